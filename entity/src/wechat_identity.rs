@@ -1,0 +1,34 @@
+//! One WeChat app's view of a user: (appid, openid) and that app's current session_key.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "wechat_identities")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub session_key: StoredSessionKey,
+    pub session_key_updated_at: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "user_id", to = "id", on_delete = "Cascade")]
+    pub user: HasOne<super::user::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The session_key column. Its `Debug` is hand-written so that a model printed with `{:?}`
+/// never carries the key into a log line.
+#[derive(Clone, PartialEq, Eq, DeriveValueType)]
+pub struct StoredSessionKey(pub String);
+
+impl std::fmt::Debug for StoredSessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredSessionKey([redacted])")
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP surface: poem-openapi operations, one module per tag, over the services.
+
+mod auth;
+mod health;
+mod me;
+pub mod problem;
+mod security;
+mod wechat;
+
+use poem_openapi::{Object, OpenApiService, Tags};
+
+use crate::{
+    service::{AuthService, ProfileService},
+    store::{Store, UserRecord},
+};
+
+/// What every handler can reach.
+pub struct AppContext {
+    pub auth: AuthService,
+    pub profiles: ProfileService,
+    pub store: Store,
+}
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Logging in
+    Auth,
+    /// The signed-in user
+    Users,
+    /// Data the mini program received from WeChat
+    #[oai(rename = "WeChat")]
+    WeChat,
+    /// Probes for orchestrators
+    Health,
+}
+
+/// A user as clients see it.
+#[derive(Object)]
+#[oai(rename = "User")]
+pub struct UserView {
+    /// Our user id: opaque, stable per user.
+    id: String,
+    /// The user's openid in this mini program.
+    openid: String,
+    unionid: Option<String>,
+    phone_number: Option<String>,
+    nickname: Option<String>,
+    avatar_url: Option<String>,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(user: UserRecord) -> Self {
+        Self {
+            id: user.id.to_string(),
+            openid: user.openid.into_string(),
+            unionid: user.unionid.map(|u| u.into_string()),
+            phone_number: user.phone_number,
+            nickname: user.nickname,
+            avatar_url: user.avatar_url,
+        }
+    }
+}
+
+pub type Api = (
+    auth::AuthApi,
+    me::MeApi,
+    wechat::WeChatApi,
+    health::HealthApi,
+);
+
+/// The OpenAPI service; the document it describes is the published contract.
+pub fn service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (
+            auth::AuthApi,
+            me::MeApi,
+            wechat::WeChatApi,
+            health::HealthApi,
+        ),
+        "wechat-auth",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Logs WeChat mini-program users in (wx.login code → JWT) and decrypts the phone \
+         number and profile they share. Errors are RFC 9457 problem+json with a stable `code`.",
+    )
+}
+
+/// The OpenAPI document as YAML, exactly as served at `/api/openapi.yaml`.
+pub fn spec_yaml() -> String {
+    service().spec_yaml()
+}

@@ -1,0 +1,164 @@
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, payload::Json};
+
+use super::{ApiTags, AppContext, problem::ApiError, security::BearerAuth};
+use crate::{
+    domain::EncryptedPayload,
+    service::{PhoneNumber, SignedRawData, UserInfo},
+};
+
+/// rawData is a few hundred bytes of JSON; anything this large is not from WeChat.
+const MAX_RAW_DATA_LEN: usize = 8 * 1024;
+const MAX_SIGNATURE_LEN: usize = 128;
+
+pub struct WeChatApi;
+
+#[derive(Object)]
+pub struct PhoneNumberRequest {
+    /// `e.detail.encryptedData` from the getPhoneNumber button (standard base64).
+    encrypted_data: String,
+    /// `e.detail.iv` (standard base64 of 16 bytes).
+    iv: String,
+}
+
+#[derive(Object)]
+pub struct PhoneNumberResponse {
+    /// The number as WeChat gives it (with country code for foreign numbers).
+    phone_number: String,
+    /// The number without country code.
+    pure_phone_number: String,
+    /// Country calling code, always a string.
+    country_code: String,
+}
+
+#[derive(Object)]
+pub struct UserInfoRequest {
+    /// `encryptedData` from getUserInfo / getUserProfile (standard base64).
+    encrypted_data: String,
+    /// `iv` (standard base64 of 16 bytes).
+    iv: String,
+    /// `rawData`, exactly as received; requires `signature`.
+    raw_data: Option<String>,
+    /// `signature` = hex(sha1(rawData + session_key)); requires `raw_data`.
+    signature: Option<String>,
+}
+
+#[derive(Object)]
+pub struct UserInfoResponse {
+    nickname: Option<String>,
+    avatar_url: Option<String>,
+    /// 0 unknown, 1 male, 2 female (as WeChat reports it).
+    gender: Option<i64>,
+    country: Option<String>,
+    province: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+    unionid: Option<String>,
+}
+
+impl From<PhoneNumber> for PhoneNumberResponse {
+    fn from(phone: PhoneNumber) -> Self {
+        Self {
+            phone_number: phone.phone_number,
+            pure_phone_number: phone.pure_phone_number,
+            country_code: phone.country_code,
+        }
+    }
+}
+
+impl From<UserInfo> for UserInfoResponse {
+    fn from(info: UserInfo) -> Self {
+        Self {
+            nickname: info.nickname,
+            avatar_url: info.avatar_url,
+            gender: info.gender,
+            country: info.country,
+            province: info.province,
+            city: info.city,
+            language: info.language,
+            unionid: info.unionid,
+        }
+    }
+}
+
+fn parse_payload(encrypted_data: &str, iv: &str) -> Result<EncryptedPayload, ApiError> {
+    EncryptedPayload::parse(encrypted_data, iv).map_err(|e| ApiError::invalid_request(e.0))
+}
+
+fn parse_signed_raw_data(
+    raw_data: Option<String>,
+    signature: Option<String>,
+) -> Result<Option<SignedRawData>, ApiError> {
+    match (raw_data, signature) {
+        (None, None) => Ok(None),
+        (Some(raw_data), Some(signature)) => {
+            if raw_data.len() > MAX_RAW_DATA_LEN {
+                return Err(ApiError::invalid_request(format!(
+                    "raw_data must be at most {MAX_RAW_DATA_LEN} bytes"
+                )));
+            }
+            if signature.len() > MAX_SIGNATURE_LEN {
+                return Err(ApiError::invalid_request(format!(
+                    "signature must be at most {MAX_SIGNATURE_LEN} characters"
+                )));
+            }
+            Ok(Some(SignedRawData {
+                raw_data,
+                signature,
+            }))
+        }
+        _ => Err(ApiError::invalid_request(
+            "raw_data and signature must be sent together or not at all",
+        )),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::WeChat")]
+impl WeChatApi {
+    /// Decrypt and save the user's phone number
+    ///
+    /// Decrypts getPhoneNumber's `encryptedData` with the caller's session_key, checks the
+    /// watermark, saves the number on the user and returns it.
+    #[oai(
+        path = "/api/v1/wechat/phone-number",
+        method = "post",
+        operation_id = "savePhoneNumber"
+    )]
+    async fn phone_number(
+        &self,
+        context: Data<&Arc<AppContext>>,
+        auth: BearerAuth,
+        body: Json<PhoneNumberRequest>,
+    ) -> Result<Json<PhoneNumberResponse>, ApiError> {
+        let payload = parse_payload(&body.encrypted_data, &body.iv)?;
+        let phone = context.profiles.save_phone_number(auth.0, &payload).await?;
+        Ok(Json(phone.into()))
+    }
+
+    /// Decrypt and save the user's profile
+    ///
+    /// Decrypts getUserInfo's `encryptedData`, verifies `signature` over `raw_data` when
+    /// given, checks the watermark and the openId, and saves nickname, avatar and unionid.
+    #[oai(
+        path = "/api/v1/wechat/user-info",
+        method = "post",
+        operation_id = "saveUserInfo"
+    )]
+    async fn user_info(
+        &self,
+        context: Data<&Arc<AppContext>>,
+        auth: BearerAuth,
+        body: Json<UserInfoRequest>,
+    ) -> Result<Json<UserInfoResponse>, ApiError> {
+        let body = body.0;
+        let payload = parse_payload(&body.encrypted_data, &body.iv)?;
+        let signed = parse_signed_raw_data(body.raw_data, body.signature)?;
+        let info = context
+            .profiles
+            .save_user_info(auth.0, &payload, signed.as_ref())
+            .await?;
+        Ok(Json(info.into()))
+    }
+}

@@ -1,0 +1,405 @@
+//! Settings, read once at start from the environment (and an optional TOML file) and
+//! validated into types; nothing else in the service reads the environment.
+
+use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
+
+use crate::domain::AppId;
+
+/// A secret value: usable by the code that needs it, invisible to `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind_addr: SocketAddr,
+    /// May carry a database password, so it is a secret too.
+    pub database_url: Secret,
+    pub wechat: WeChatSettings,
+    pub jwt: JwtSettings,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WeChatSettings {
+    pub appid: AppId,
+    pub secret: Secret,
+    /// `None` in sandbox mode: the client is pointed at our own `/sandbox` once the
+    /// listener's real address is known.
+    pub api_base: Option<String>,
+    pub sandbox: bool,
+    /// Upper bound on one upstream operation, retries included.
+    pub timeout: Duration,
+    /// `None`: the watermark timestamp is not checked (the appid always is).
+    pub watermark_max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub secret: Secret,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+}
+
+/// One line naming the setting at fault; never its value, which may be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, reason: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The appid the sandbox uses when none is configured.
+pub const SANDBOX_APPID: &str = "wxsandbox0000000000";
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Reads the process environment and, when `WECHAT_AUTH_CONFIG` names one, a TOML
+    /// file with the same keys in lower case. The environment wins.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let mut values = match env.get("WECHAT_AUTH_CONFIG") {
+            Some(path) => read_toml_file(Path::new(path))?,
+            None => HashMap::new(),
+        };
+        values.extend(env);
+        Self::from_values(&values)
+    }
+
+    /// Builds settings from already-collected `VARIABLE => value` pairs.
+    pub fn from_values(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let source = Source(values);
+        let sandbox = source.parse_bool("WECHAT_SANDBOX", false)?;
+
+        let appid = match source.get("WECHAT_APPID") {
+            Some(raw) => AppId::parse(raw).map_err(|e| ConfigError::new("WECHAT_APPID", e.0))?,
+            None if sandbox => {
+                AppId::parse(SANDBOX_APPID).map_err(|e| ConfigError::new("WECHAT_APPID", e.0))?
+            }
+            None => return Err(ConfigError::new("WECHAT_APPID", "is required")),
+        };
+        let secret = match source.get("WECHAT_SECRET") {
+            Some(raw) => Secret::new(raw),
+            None if sandbox => Secret::new("sandbox-secret"),
+            None => return Err(ConfigError::new("WECHAT_SECRET", "is required")),
+        };
+        let api_base = if sandbox {
+            None
+        } else {
+            let base = source
+                .get("WECHAT_API_BASE")
+                .unwrap_or("https://api.weixin.qq.com");
+            Some(parse_base_url("WECHAT_API_BASE", base)?)
+        };
+        let jwt_secret = match source.get("JWT_SECRET") {
+            Some(raw) if raw.len() >= MIN_JWT_SECRET_BYTES => Secret::new(raw),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                ));
+            }
+            None if sandbox => Secret::new(random_secret()),
+            None => return Err(ConfigError::new("JWT_SECRET", "is required")),
+        };
+
+        Ok(Self {
+            bind_addr: source.parse_with("BIND_ADDR", "127.0.0.1:8080", |raw| {
+                raw.parse::<SocketAddr>()
+                    .map_err(|_| "must be an address such as 127.0.0.1:8080".to_owned())
+            })?,
+            database_url: Secret::new(
+                source
+                    .get("DATABASE_URL")
+                    .unwrap_or("sqlite://data/wechat-auth.db?mode=rwc"),
+            ),
+            wechat: WeChatSettings {
+                appid,
+                secret,
+                api_base,
+                sandbox,
+                timeout: Duration::from_millis(source.parse_u64_in(
+                    "WECHAT_TIMEOUT_MS",
+                    5000,
+                    100..=9000,
+                )?),
+                watermark_max_age: match source.parse_u64_in(
+                    "WECHAT_WATERMARK_MAX_AGE_SECS",
+                    600,
+                    0..=u64::from(u32::MAX),
+                )? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
+            },
+            jwt: JwtSettings {
+                secret: jwt_secret,
+                issuer: source.non_empty("JWT_ISSUER", "wechat-auth")?,
+                audience: source.non_empty("JWT_AUDIENCE", "wechat-miniprogram")?,
+                access_token_ttl: Duration::from_secs(source.parse_u64_in(
+                    "ACCESS_TOKEN_TTL_SECS",
+                    7200,
+                    1..=u64::from(u32::MAX),
+                )?),
+            },
+            max_body_bytes: usize::try_from(source.parse_u64_in(
+                "MAX_BODY_BYTES",
+                65536,
+                1024..=16 * 1024 * 1024,
+            )?)
+            .map_err(|_| ConfigError::new("MAX_BODY_BYTES", "is too large for this machine"))?,
+        })
+    }
+}
+
+struct Source<'a>(&'a HashMap<String, String>);
+
+impl Source<'_> {
+    /// An empty variable counts as unset, as shells and compose files tend to produce them.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn parse_with<T>(
+        &self,
+        key: &str,
+        default: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        parse(self.get(key).unwrap_or(default)).map_err(|reason| ConfigError::new(key, reason))
+    }
+
+    fn parse_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(_) => Err(ConfigError::new(key, "must be true or false")),
+        }
+    }
+
+    fn parse_u64_in(
+        &self,
+        key: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let value = match self.get(key) {
+            None => default,
+            Some(raw) => raw
+                .parse::<u64>()
+                .map_err(|_| ConfigError::new(key, "must be a whole number"))?,
+        };
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(
+                key,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ))
+        }
+    }
+
+    fn non_empty(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+        Ok(self.get(key).unwrap_or(default).to_owned())
+    }
+}
+
+fn parse_base_url(key: &str, raw: &str) -> Result<String, ConfigError> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|_| ConfigError::new(key, "must be an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(key, "must be an absolute http(s) URL"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn read_toml_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    const VARIABLE: &str = "WECHAT_AUTH_CONFIG";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(VARIABLE, format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|_| ConfigError::new(VARIABLE, format!("{} is not valid TOML", path.display())))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(ConfigError::new(
+                        VARIABLE,
+                        format!("key {key} must be a string, integer or boolean"),
+                    ));
+                }
+            };
+            Ok((key.to_ascii_uppercase(), value))
+        })
+        .collect()
+}
+
+/// Sandbox only: tokens then do not survive a restart, which is fine for local play.
+fn random_secret() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn production() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("WECHAT_APPID", "wx1234567890abcdef"),
+            ("WECHAT_SECRET", "appsecret-value"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert_eq!(settings.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            settings.database_url.expose(),
+            "sqlite://data/wechat-auth.db?mode=rwc"
+        );
+        assert_eq!(
+            settings.wechat.api_base.as_deref(),
+            Some("https://api.weixin.qq.com")
+        );
+        assert_eq!(
+            settings.wechat.watermark_max_age,
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(settings.jwt.issuer, "wechat-auth");
+        assert_eq!(settings.jwt.audience, "wechat-miniprogram");
+        assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn missing_required_variables_are_named() {
+        for missing in ["WECHAT_APPID", "WECHAT_SECRET", "JWT_SECRET"] {
+            let pairs: Vec<_> = production()
+                .into_iter()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let err = Settings::from_values(&values(&pairs)).unwrap_err();
+            assert_eq!(err.variable, missing);
+        }
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_echoing_it() {
+        let mut pairs = production();
+        pairs.push(("JWT_SECRET", "short-but-secret"));
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        assert!(!err.to_string().contains("short-but-secret"));
+    }
+
+    #[test]
+    fn malformed_numbers_and_addresses_are_named() {
+        for (key, bad) in [
+            ("BIND_ADDR", "localhost"),
+            ("ACCESS_TOKEN_TTL_SECS", "two hours"),
+            ("ACCESS_TOKEN_TTL_SECS", "0"),
+            ("WECHAT_WATERMARK_MAX_AGE_SECS", "-1"),
+            ("WECHAT_SANDBOX", "maybe"),
+            ("WECHAT_API_BASE", "ftp://example.com"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs)).unwrap_err().variable,
+                key
+            );
+        }
+    }
+
+    #[test]
+    fn zero_watermark_age_disables_the_age_check() {
+        let mut pairs = production();
+        pairs.push(("WECHAT_WATERMARK_MAX_AGE_SECS", "0"));
+        assert_eq!(
+            Settings::from_values(&values(&pairs))
+                .unwrap()
+                .wechat
+                .watermark_max_age,
+            None
+        );
+    }
+
+    #[test]
+    fn sandbox_needs_no_credentials() {
+        let settings = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
+        assert!(settings.wechat.sandbox);
+        assert_eq!(settings.wechat.appid.as_str(), SANDBOX_APPID);
+        assert!(settings.jwt.secret.expose().len() >= MIN_JWT_SECRET_BYTES);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("appsecret-value"));
+        assert!(!printed.contains("0123456789abcdef0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_toml_file_fills_in_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wechat-auth.toml");
+        std::fs::write(
+            &path,
+            "wechat_appid = \"wxfromfile\"\naccess_token_ttl_secs = 60\n",
+        )
+        .unwrap();
+        let mut values = read_toml_file(&path).unwrap();
+        values.extend(super::tests::values(&[
+            ("WECHAT_SECRET", "s"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ACCESS_TOKEN_TTL_SECS", "120"),
+        ]));
+        let settings = Settings::from_values(&values).unwrap();
+        assert_eq!(settings.wechat.appid.as_str(), "wxfromfile");
+        assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(120));
+    }
+}

@@ -1,0 +1,42 @@
+//! Use cases. They speak domain types only: no poem, no sea-orm in any signature.
+
+mod auth;
+mod profile;
+
+pub use auth::{AuthService, LoginOutcome};
+pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
+
+use crate::{crypto::DecryptError, store::StoreError, token::TokenError, wechat::WeChatError};
+
+/// Every way a use case can fail, in the caller's terms. `api::problem` alone turns these
+/// into HTTP answers.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    #[error(transparent)]
+    WeChat(#[from] WeChatError),
+    #[error(transparent)]
+    DecryptFailed(#[from] DecryptError),
+    #[error("watermark rejected: {0}")]
+    WatermarkMismatch(&'static str),
+    #[error("rawData signature does not match")]
+    SignatureMismatch,
+    #[error("the payload belongs to another openid")]
+    OpenIdMismatch,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Token(TokenError),
+}
+
+impl From<TokenError> for ServiceError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Rejected(reason) => Self::Unauthenticated(reason),
+            signing @ TokenError::Signing(_) => Self::Token(signing),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::{
+    crypto,
+    domain::{AppId, EncryptedPayload, UnionId, UserId},
+    store::{ProfileUpdate, SessionRecord, Store},
+};
+
+use super::ServiceError;
+
+/// A watermark stamped this far in the future means a wrong clock or a forged payload.
+const MAX_WATERMARK_SKEW_SECS: i64 = 300;
+
+/// Decrypts what the mini program received from WeChat and saves it on the user.
+#[derive(Clone)]
+pub struct ProfileService {
+    store: Store,
+    appid: AppId,
+    watermark_max_age: Option<Duration>,
+}
+
+pub struct PhoneNumber {
+    pub phone_number: String,
+    pub pure_phone_number: String,
+    pub country_code: String,
+}
+
+pub struct UserInfo {
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<i64>,
+    pub country: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub language: Option<String>,
+    pub unionid: Option<String>,
+}
+
+/// getUserInfo's `rawData` with its `signature`, exactly as the client received them.
+pub struct SignedRawData {
+    pub raw_data: String,
+    pub signature: String,
+}
+
+#[derive(Deserialize)]
+struct Watermark {
+    appid: String,
+    timestamp: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CountryCode {
+    Text(String),
+    Number(u64),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhonePayload {
+    phone_number: String,
+    pure_phone_number: String,
+    country_code: CountryCode,
+    watermark: Option<Watermark>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserInfoPayload {
+    open_id: Option<String>,
+    nick_name: Option<String>,
+    avatar_url: Option<String>,
+    gender: Option<i64>,
+    country: Option<String>,
+    province: Option<String>,
+    city: Option<String>,
+    language: Option<String>,
+    union_id: Option<String>,
+    watermark: Option<Watermark>,
+}
+
+impl ProfileService {
+    pub fn new(store: Store, appid: AppId, watermark_max_age: Option<Duration>) -> Self {
+        Self {
+            store,
+            appid,
+            watermark_max_age,
+        }
+    }
+
+    pub async fn save_phone_number(
+        &self,
+        user: UserId,
+        payload: &EncryptedPayload,
+    ) -> Result<PhoneNumber, ServiceError> {
+        let session = self.session_of(user).await?;
+        let phone: PhonePayload = open(&session, payload)?;
+        self.check_watermark(phone.watermark.as_ref())?;
+        self.store
+            .save_phone_number(user, &phone.phone_number)
+            .await?;
+        Ok(PhoneNumber {
+            phone_number: phone.phone_number,
+            pure_phone_number: phone.pure_phone_number,
+            country_code: match phone.country_code {
+                CountryCode::Text(text) => text,
+                CountryCode::Number(number) => number.to_string(),
+            },
+        })
+    }
+
+    pub async fn save_user_info(
+        &self,
+        user: UserId,
+        payload: &EncryptedPayload,
+        signed: Option<&SignedRawData>,
+    ) -> Result<UserInfo, ServiceError> {
+        let session = self.session_of(user).await?;
+        if let Some(signed) = signed
+            && !crypto::raw_data_signature_matches(
+                &signed.raw_data,
+                &session.session_key,
+                &signed.signature,
+            )
+        {
+            return Err(ServiceError::SignatureMismatch);
+        }
+        let info: UserInfoPayload = open(&session, payload)?;
+        self.check_watermark(info.watermark.as_ref())?;
+        // getUserProfile payloads carry no openId; when one is present it must be the caller's.
+        if info
+            .open_id
+            .as_deref()
+            .is_some_and(|id| id != session.openid.as_str())
+        {
+            return Err(ServiceError::OpenIdMismatch);
+        }
+        let unionid = non_empty(info.union_id);
+        self.store
+            .save_profile(
+                user,
+                &ProfileUpdate {
+                    nickname: non_empty(info.nick_name.clone()),
+                    avatar_url: non_empty(info.avatar_url.clone()),
+                    unionid: unionid.as_deref().and_then(|u| UnionId::parse(u).ok()),
+                },
+            )
+            .await?;
+        Ok(UserInfo {
+            nickname: info.nick_name,
+            avatar_url: info.avatar_url,
+            gender: info.gender,
+            country: info.country,
+            province: info.province,
+            city: info.city,
+            language: info.language,
+            unionid,
+        })
+    }
+
+    async fn session_of(&self, user: UserId) -> Result<SessionRecord, ServiceError> {
+        self.store
+            .session_of(user, &self.appid)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Unauthenticated(
+                    "the token's user has no session in this app".to_owned(),
+                )
+            })
+    }
+
+    fn check_watermark(&self, watermark: Option<&Watermark>) -> Result<(), ServiceError> {
+        let watermark = watermark.ok_or(ServiceError::WatermarkMismatch("missing watermark"))?;
+        if watermark.appid != self.appid.as_str() {
+            return Err(ServiceError::WatermarkMismatch("issued for another appid"));
+        }
+        if let Some(max_age) = self.watermark_max_age {
+            let age = chrono::Utc::now().timestamp() - watermark.timestamp;
+            if age > i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX) {
+                return Err(ServiceError::WatermarkMismatch("too old"));
+            }
+            if age < -MAX_WATERMARK_SKEW_SECS {
+                return Err(ServiceError::WatermarkMismatch(
+                    "timestamp is in the future",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decrypts and parses a payload. A payload that decrypts but is not the expected JSON is
+/// reported exactly like one that does not decrypt.
+fn open<T: serde::de::DeserializeOwned>(
+    session: &SessionRecord,
+    payload: &EncryptedPayload,
+) -> Result<T, ServiceError> {
+    let plaintext = crypto::decrypt_payload(&session.session_key, payload)?;
+    serde_json::from_str(&plaintext).map_err(|_| crypto::DecryptError.into())
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}

@@ -1,0 +1,200 @@
+//! Wiring: database, clients, services and routes, bound to a listener.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    http::header,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{CatchPanic, Tracing},
+};
+
+use crate::{
+    api::{
+        self, AppContext,
+        problem::{ApiError, ProblemCode, problem_response},
+    },
+    config::Settings,
+    service::{AuthService, ProfileService},
+    store::{Store, StoreError},
+    token::AccessTokens,
+    wechat::{WeChatClient, sandbox},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Database(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    address: SocketAddr,
+    routes: poem::endpoint::BoxEndpoint<'static, Response>,
+}
+
+impl Application {
+    /// Connects, migrates and binds; `BIND_ADDR` with port 0 picks a free port.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let acceptor = TcpListener::bind(settings.bind_addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.bind_addr,
+                source,
+            })?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .unwrap_or(settings.bind_addr);
+
+        let store = Store::connect(settings.database_url.expose()).await?;
+        let api_base = match &settings.wechat.api_base {
+            Some(base) => base.clone(),
+            None => {
+                tracing::warn!(
+                    "WECHAT_SANDBOX=true: serving a SIMULATED WeChat under /sandbox and logging \
+                     users in against it. Never use this in production."
+                );
+                let host = if address.ip().is_unspecified() {
+                    SocketAddr::from(([127, 0, 0, 1], address.port()))
+                } else {
+                    address
+                };
+                format!("http://{host}/sandbox")
+            }
+        };
+        let wechat = WeChatClient::new(&settings.wechat, api_base)?;
+        let context = Arc::new(AppContext {
+            auth: AuthService::new(wechat, store.clone(), AccessTokens::new(&settings.jwt)),
+            profiles: ProfileService::new(
+                store.clone(),
+                settings.wechat.appid.clone(),
+                settings.wechat.watermark_max_age,
+            ),
+            store,
+        });
+
+        let api = api::service();
+        let mut routes = Route::new()
+            .at("/api/openapi.json", api.spec_endpoint())
+            .at("/api/openapi.yaml", api.spec_endpoint_yaml())
+            .nest("/api/docs", api.swagger_ui());
+        if settings.wechat.sandbox {
+            routes = routes.nest(
+                "/sandbox",
+                sandbox::routes(
+                    settings.wechat.appid.clone(),
+                    settings.wechat.secret.clone(),
+                ),
+            );
+        }
+        let max_body_bytes = settings.max_body_bytes;
+        let routes = routes
+            .nest("/", api)
+            .data(context)
+            .around(move |endpoint, request| limit_body(endpoint, request, max_body_bytes))
+            .catch_all_error(|error| async move { ApiError::from_poem_error(error) })
+            .with(CatchPanic::new().with_handler(|_| {
+                problem_response(
+                    ProblemCode::Internal,
+                    "the server failed to handle the request",
+                )
+            }))
+            .with(Tracing)
+            .boxed();
+
+        Ok(Self {
+            acceptor,
+            address,
+            routes,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(address = %self.address, "listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                self.routes,
+                shutdown_signal(),
+                Some(Duration::from_secs(10)),
+            )
+            .await
+    }
+}
+
+/// Refuses bodies over the limit before they are read: by `Content-Length` when declared,
+/// otherwise by reading at most `max` bytes of the chunked body.
+async fn limit_body<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    max: usize,
+) -> poem::Result<Response> {
+    let too_large = || {
+        problem_response(
+            ProblemCode::PayloadTooLarge,
+            format!("the request body must be at most {max} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max as u64 => return Ok(too_large()),
+        Some(_) => {}
+        None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
+            let body = request.take_body();
+            match body.into_bytes_limit(max).await {
+                Ok(bytes) => request.set_body(bytes),
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
+                Err(_) => {
+                    return Ok(problem_response(
+                        ProblemCode::InvalidRequest,
+                        "the request body could not be read",
+                    ));
+                }
+            }
+        }
+        None => {}
+    }
+    Ok(endpoint.call(request).await?.into_response())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,207 @@
+//! Our access tokens: JWTs we sign at login and check on every authenticated request.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{config::JwtSettings, domain::UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The specific reason is for logs at debug level; callers all get the same 401.
+    #[error("access token rejected: {0}")]
+    Rejected(String),
+    #[error("access token could not be signed: {0}")]
+    Signing(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// A freshly signed token and its lifetime in seconds.
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+/// What a valid token proves.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub user_id: UserId,
+    pub token_id: String,
+}
+
+#[derive(Clone)]
+pub struct AccessTokens {
+    encoding_key: EncodingKey,
+    decoding_key: DecodingKey,
+    header: Header,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+impl AccessTokens {
+    pub fn new(settings: &JwtSettings) -> Self {
+        let secret = settings.secret.expose().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // Issuer and verifier are the same clock (or NTP-synced instances): no grace.
+        validation.leeway = 0;
+        Self {
+            encoding_key: EncodingKey::from_secret(secret),
+            decoding_key: DecodingKey::from_secret(secret),
+            header: Header::new(Algorithm::HS256),
+            validation,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl: settings.access_token_ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: UserId) -> Result<IssuedToken, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        let ttl = self.ttl.as_secs();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_string(),
+            iat: now,
+            exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            jti: Uuid::new_v4().to_string(),
+        };
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding_key)
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        Ok(IssuedToken {
+            token,
+            expires_in: ttl,
+        })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
+            .map_err(|e| TokenError::Rejected(e.to_string()))?;
+        let user_id = UserId::parse(&data.claims.sub)
+            .map_err(|_| TokenError::Rejected("sub is not one of our user ids".to_owned()))?;
+        Ok(VerifiedToken {
+            user_id,
+            token_id: data.claims.jti,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Secret;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn settings() -> JwtSettings {
+        JwtSettings {
+            secret: Secret::new(SECRET),
+            issuer: "wechat-auth".to_owned(),
+            audience: "wechat-miniprogram".to_owned(),
+            access_token_ttl: Duration::from_secs(7200),
+        }
+    }
+
+    fn sign(claims: serde_json::Value, secret: &str) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn claims(now: i64) -> serde_json::Value {
+        json!({
+            "iss": "wechat-auth", "aud": "wechat-miniprogram",
+            "sub": UserId::generate().to_string(),
+            "iat": now, "exp": now + 60, "jti": "t1",
+        })
+    }
+
+    #[test]
+    fn an_issued_token_verifies_as_its_user() {
+        let tokens = AccessTokens::new(&settings());
+        let user = UserId::generate();
+        let issued = tokens.issue(user).unwrap();
+        assert_eq!(issued.expires_in, 7200);
+        let verified = tokens.verify(&issued.token).unwrap();
+        assert_eq!(verified.user_id, user);
+        assert_eq!(
+            tokens
+                .verify(&tokens.issue(user).unwrap().token)
+                .unwrap()
+                .user_id,
+            user
+        );
+    }
+
+    #[test]
+    fn each_token_has_its_own_id() {
+        let tokens = AccessTokens::new(&settings());
+        let user = UserId::generate();
+        let a = tokens.verify(&tokens.issue(user).unwrap().token).unwrap();
+        let b = tokens.verify(&tokens.issue(user).unwrap().token).unwrap();
+        assert_ne!(a.token_id, b.token_id);
+    }
+
+    #[test]
+    fn forged_expired_and_misaddressed_tokens_are_rejected() {
+        let tokens = AccessTokens::new(&settings());
+        let now = chrono::Utc::now().timestamp();
+        assert!(tokens.verify(&sign(claims(now), SECRET)).is_ok());
+
+        let wrong_key = sign(claims(now), "another-secret-another-secret-xx");
+        let mut expired = claims(now);
+        expired["exp"] = json!(now - 1);
+        let mut wrong_iss = claims(now);
+        wrong_iss["iss"] = json!("someone-else");
+        let mut wrong_aud = claims(now);
+        wrong_aud["aud"] = json!("another-app");
+        let mut no_jti = claims(now);
+        no_jti.as_object_mut().unwrap().remove("jti");
+        let mut not_ours = claims(now);
+        not_ours["sub"] = json!("admin");
+
+        for token in [
+            wrong_key,
+            sign(expired, SECRET),
+            sign(wrong_iss, SECRET),
+            sign(wrong_aud, SECRET),
+            sign(no_jti, SECRET),
+            sign(not_ours, SECRET),
+            "not.a.jwt".to_owned(),
+            String::new(),
+        ] {
+            assert!(tokens.verify(&token).is_err(), "accepted {token}");
+        }
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        let tokens = AccessTokens::new(&settings());
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims(chrono::Utc::now().timestamp()).to_string());
+        assert!(tokens.verify(&format!("{header}.{body}.")).is_err());
+        assert!(tokens.verify(&format!("{header}.{body}")).is_err());
+    }
+}

@@ -1,0 +1,218 @@
+use std::time::Duration;
+
+use serde::{Deserialize, de::DeserializeOwned};
+use tokio::time::Instant;
+
+use crate::{
+    config::{Secret, WeChatSettings},
+    domain::{AppId, JsCode, OpenId, SessionKey, UnionId},
+};
+
+/// At most this many tries of one call, and only for failures where WeChat certainly did
+/// not act on the request (a refused connection, or its own "system busy").
+const MAX_ATTEMPTS: u32 = 3;
+/// WeChat's answers are a few hundred bytes; anything far larger is not WeChat.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeChatError {
+    #[error("WeChat rejected the code as invalid or expired (40029)")]
+    InvalidCode,
+    #[error("WeChat says the code was already used (40163)")]
+    CodeUsed,
+    #[error("WeChat blocked this user as high-risk (40226)")]
+    UserBlocked,
+    #[error("WeChat rate-limited the request (45011)")]
+    RateLimited,
+    #[error("WeChat could not be reached: {0}")]
+    Unavailable(String),
+    #[error("WeChat answered errcode {errcode}: {errmsg}")]
+    Errcode { errcode: i64, errmsg: String },
+    #[error("WeChat's answer was not the documented JSON: {0}")]
+    BadAnswer(String),
+}
+
+/// What `jscode2session` tells us about the user behind a code.
+pub struct CodeSession {
+    pub openid: OpenId,
+    pub session_key: SessionKey,
+    pub unionid: Option<UnionId>,
+}
+
+#[derive(Clone)]
+pub struct WeChatClient {
+    http: reqwest::Client,
+    base_url: String,
+    appid: AppId,
+    secret: Secret,
+    budget: Duration,
+}
+
+/// One try's outcome when it did not succeed.
+enum Failure {
+    /// WeChat certainly did not act on the request: trying again is safe.
+    Retryable(String),
+    Final(WeChatError),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+#[derive(Deserialize)]
+struct CodeSessionWire {
+    openid: String,
+    session_key: String,
+    unionid: Option<String>,
+}
+
+impl WeChatClient {
+    pub fn new(settings: &WeChatSettings, base_url: String) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
+            .user_agent(concat!("wechat-auth/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url,
+            appid: settings.appid.clone(),
+            secret: settings.secret.clone(),
+            budget: settings.timeout,
+        })
+    }
+
+    pub fn appid(&self) -> &AppId {
+        &self.appid
+    }
+
+    /// `sns/jscode2session`: trades a `wx.login` code for the user's openid and session_key.
+    pub async fn code_to_session(&self, code: &JsCode) -> Result<CodeSession, WeChatError> {
+        let url = format!("{}/sns/jscode2session", self.base_url);
+        let wire: CodeSessionWire = self
+            .call("jscode2session", || {
+                self.http.get(&url).query(&[
+                    ("appid", self.appid.as_str()),
+                    ("secret", self.secret.expose()),
+                    ("js_code", code.as_str()),
+                    ("grant_type", "authorization_code"),
+                ])
+            })
+            .await?;
+        let bad = |what: &str| WeChatError::BadAnswer(format!("jscode2session returned {what}"));
+        Ok(CodeSession {
+            openid: OpenId::parse(&wire.openid).map_err(|_| bad("a malformed openid"))?,
+            session_key: SessionKey::parse(&wire.session_key)
+                .map_err(|_| bad("a malformed session_key"))?,
+            unionid: match wire.unionid.as_deref() {
+                None | Some("") => None,
+                Some(raw) => Some(UnionId::parse(raw).map_err(|_| bad("a malformed unionid"))?),
+            },
+        })
+    }
+
+    /// Runs one API call within the time budget, retrying only what is safe to retry.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        api: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, WeChatError> {
+        let deadline = Instant::now() + self.budget;
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                match self.attempt(api, request()).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(Failure::Final(error)) => return Err(error),
+                    Err(Failure::Retryable(reason)) if attempt >= MAX_ATTEMPTS => {
+                        return Err(WeChatError::Unavailable(format!(
+                            "{api}: {reason} after {attempt} attempts"
+                        )));
+                    }
+                    Err(Failure::Retryable(reason)) => {
+                        tracing::warn!(api, attempt, %reason, "retrying WeChat call");
+                        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                        attempt += 1;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout_at(deadline, attempts)
+            .await
+            .unwrap_or_else(|_| Err(WeChatError::Unavailable(format!("{api}: timed out"))))
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        api: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Failure> {
+        // `without_url` everywhere below: the URL carries the appsecret.
+        let response = request.send().await.map_err(|error| {
+            if error.is_connect() {
+                Failure::Retryable(format!("connection failed: {}", error.without_url()))
+            } else if error.is_timeout() {
+                Failure::Final(WeChatError::Unavailable(format!("{api}: timed out")))
+            } else {
+                Failure::Final(WeChatError::Unavailable(format!(
+                    "{api}: {}",
+                    error.without_url()
+                )))
+            }
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Failure::Final(WeChatError::BadAnswer(format!(
+                "{api}: HTTP {status}"
+            ))));
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(Failure::Final(WeChatError::BadAnswer(format!(
+                "{api}: oversized answer"
+            ))));
+        }
+        let body = response.bytes().await.map_err(|error| {
+            let timed_out = error.is_timeout();
+            let reason = format!("{api}: reading the answer failed: {}", error.without_url());
+            Failure::Final(if timed_out {
+                WeChatError::Unavailable(reason)
+            } else {
+                WeChatError::BadAnswer(reason)
+            })
+        })?;
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err(Failure::Final(WeChatError::BadAnswer(format!(
+                "{api}: oversized answer"
+            ))));
+        }
+        // WeChat labels its JSON `text/plain`, so the content type is not consulted.
+        let envelope: Envelope = serde_json::from_slice(&body)
+            .map_err(|_| Failure::Final(WeChatError::BadAnswer(format!("{api}: not JSON"))))?;
+        match envelope.errcode {
+            0 => serde_json::from_slice(&body).map_err(|_| {
+                Failure::Final(WeChatError::BadAnswer(format!(
+                    "{api}: missing or mistyped fields"
+                )))
+            }),
+            -1 => Err(Failure::Retryable("system busy (errcode -1)".to_owned())),
+            errcode => Err(Failure::Final(error_for(errcode, envelope.errmsg))),
+        }
+    }
+}
+
+fn error_for(errcode: i64, errmsg: String) -> WeChatError {
+    match errcode {
+        40029 => WeChatError::InvalidCode,
+        40163 => WeChatError::CodeUsed,
+        40226 => WeChatError::UserBlocked,
+        45011 => WeChatError::RateLimited,
+        _ => WeChatError::Errcode { errcode, errmsg },
+    }
+}

@@ -1,0 +1,176 @@
+//! A WeChat look-alike for local development (`WECHAT_SANDBOX=true`), served under
+//! `/sandbox`. It follows WeChat's observable behaviour, not an idealised one: answers are
+//! JSON labelled `text/plain`, codes are single-use, every login rotates the session_key.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use poem::{
+    EndpointExt, IntoResponse, Response, Route, handler,
+    web::{Data, Json, Query},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    api::problem::{ProblemCode, problem_response},
+    config::Secret,
+    crypto,
+    domain::{AppId, SessionKey},
+};
+
+/// Codes that make the sandbox answer with a WeChat error instead of a session.
+const RESERVED_CODES: [(&str, i64, &str); 5] = [
+    ("sandbox-busy", -1, "system error"),
+    ("sandbox-invalid", 40029, "invalid code"),
+    ("sandbox-used", 40163, "code been used"),
+    ("sandbox-blocked", 40226, "high risk user"),
+    ("sandbox-limited", 45011, "api minute-quota reach limit"),
+];
+
+/// Remembered codes are capped so that a long-running sandbox does not grow forever.
+const MAX_REMEMBERED_CODES: usize = 100_000;
+
+struct SandboxState {
+    appid: AppId,
+    secret: Secret,
+    inner: Mutex<Simulated>,
+}
+
+#[derive(Default)]
+struct Simulated {
+    used_codes: HashSet<String>,
+    session_keys: HashMap<String, SessionKey>,
+}
+
+/// The `/sandbox` routes for the given app credentials.
+pub fn routes(appid: AppId, secret: Secret) -> Route {
+    let state = Arc::new(SandboxState {
+        appid,
+        secret,
+        inner: Mutex::new(Simulated::default()),
+    });
+    Route::new()
+        .at(
+            "/sns/jscode2session",
+            poem::get(jscode2session).data(state.clone()),
+        )
+        .at("/encrypt", poem::post(encrypt).data(state))
+}
+
+/// The stable openid WeChat would give user `name` in this app.
+pub fn openid_for(appid: &AppId, name: &str) -> String {
+    format!("o{}", stable_id(appid.as_str(), name))
+}
+
+fn unionid_for(name: &str) -> String {
+    format!("oU{}", stable_id("unionid", name))
+}
+
+fn stable_id(scope: &str, name: &str) -> String {
+    let digest = Sha256::digest(format!("{scope}\0{name}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..20])
+}
+
+fn wechat_answer(body: Value) -> Response {
+    Response::builder()
+        .content_type("text/plain")
+        .body(body.to_string())
+}
+
+fn wechat_error(errcode: i64, errmsg: &str) -> Response {
+    wechat_answer(json!({ "errcode": errcode, "errmsg": errmsg }))
+}
+
+#[derive(Deserialize)]
+struct Code2SessionQuery {
+    appid: Option<String>,
+    secret: Option<String>,
+    js_code: Option<String>,
+    grant_type: Option<String>,
+}
+
+#[handler]
+fn jscode2session(
+    Query(query): Query<Code2SessionQuery>,
+    state: Data<&Arc<SandboxState>>,
+) -> Response {
+    if query.appid.as_deref() != Some(state.appid.as_str()) {
+        return wechat_error(40013, "invalid appid");
+    }
+    if query.secret.as_deref() != Some(state.secret.expose()) {
+        return wechat_error(40125, "invalid appsecret");
+    }
+    if query.grant_type.as_deref() != Some("authorization_code") {
+        return wechat_error(40002, "invalid grant_type");
+    }
+    let Some(code) = query.js_code.filter(|c| !c.is_empty()) else {
+        return wechat_error(41008, "missing code");
+    };
+    if let Some((_, errcode, errmsg)) = RESERVED_CODES.iter().find(|(c, ..)| *c == code) {
+        return wechat_error(*errcode, errmsg);
+    }
+    let name = code.split('-').next().unwrap_or_default();
+    if name.is_empty() {
+        return wechat_error(40029, "invalid code");
+    }
+
+    let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    if simulated.used_codes.len() >= MAX_REMEMBERED_CODES {
+        simulated.used_codes.clear();
+    }
+    if !simulated.used_codes.insert(code.clone()) {
+        return wechat_error(40163, "code been used");
+    }
+    let openid = openid_for(&state.appid, name);
+    let session_key = SessionKey::generate();
+    let answer = json!({
+        "openid": openid,
+        "session_key": session_key.expose_text(),
+        "unionid": unionid_for(name),
+    });
+    simulated.session_keys.insert(openid, session_key);
+    wechat_answer(answer)
+}
+
+#[derive(Deserialize)]
+struct EncryptRequest {
+    openid: String,
+    payload: serde_json::Map<String, Value>,
+}
+
+#[handler]
+fn encrypt(body: poem::Result<Json<EncryptRequest>>, state: Data<&Arc<SandboxState>>) -> Response {
+    let Ok(Json(request)) = body else {
+        return problem_response(
+            ProblemCode::InvalidRequest,
+            "expected {\"openid\": string, \"payload\": object}",
+        );
+    };
+    let session_key = {
+        let simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        simulated.session_keys.get(&request.openid).cloned()
+    };
+    let Some(session_key) = session_key else {
+        return problem_response(
+            ProblemCode::NotFound,
+            "no sandbox user with this openid has logged in since the sandbox started",
+        );
+    };
+    let mut payload = request.payload;
+    payload.insert(
+        "watermark".to_owned(),
+        json!({ "appid": state.appid.as_str(), "timestamp": chrono::Utc::now().timestamp() }),
+    );
+    let sealed =
+        crypto::encrypt_payload(&session_key, Value::Object(payload).to_string().as_bytes());
+    Json(json!({
+        "encrypted_data": sealed.encrypted_data_base64(),
+        "iv": sealed.iv_base64(),
+    }))
+    .into_response()
+}
