@@ -3,7 +3,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json};
 
-use super::{ApiTags, AppContext, UserView, problem::ApiError};
+use super::{ApiTags, AppContext, JsonString, UserView, problem::ApiError};
 use crate::{domain::JsCode, service::LoginOutcome};
 
 pub struct AuthApi;
@@ -11,7 +11,7 @@ pub struct AuthApi;
 #[derive(Object)]
 pub struct LoginRequest {
     /// The one-time code from `wx.login()`.
-    code: String,
+    code: JsonString,
 }
 
 #[derive(Object)]
@@ -51,7 +51,7 @@ impl AuthApi {
         context: Data<&Arc<AppContext>>,
         body: Json<LoginRequest>,
     ) -> Result<Json<LoginResponse>, ApiError> {
-        let code = JsCode::parse(&body.code).map_err(|e| ApiError::invalid_request(e.0))?;
+        let code = JsCode::parse(&body.code.0).map_err(|e| ApiError::invalid_request(e.0))?;
         let outcome = context.auth.login(&code).await?;
         Ok(Json(outcome.into()))
     }

@@ -2,12 +2,15 @@
 
 mod auth;
 mod health;
+mod json_string;
 mod me;
 pub mod problem;
 mod security;
 mod wechat;
 
 use poem_openapi::{Object, OpenApiService, Tags};
+
+pub use json_string::JsonString;
 
 use crate::{
     service::{AuthService, ProfileService},

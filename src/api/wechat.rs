@@ -3,7 +3,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json};
 
-use super::{ApiTags, AppContext, problem::ApiError, security::BearerAuth};
+use super::{ApiTags, AppContext, JsonString, problem::ApiError, security::BearerAuth};
 use crate::{
     domain::EncryptedPayload,
     service::{PhoneNumber, SignedRawData, UserInfo},
@@ -18,9 +18,9 @@ pub struct WeChatApi;
 #[derive(Object)]
 pub struct PhoneNumberRequest {
     /// `e.detail.encryptedData` from the getPhoneNumber button (standard base64).
-    encrypted_data: String,
+    encrypted_data: JsonString,
     /// `e.detail.iv` (standard base64 of 16 bytes).
-    iv: String,
+    iv: JsonString,
 }
 
 #[derive(Object)]
@@ -36,13 +36,13 @@ pub struct PhoneNumberResponse {
 #[derive(Object)]
 pub struct UserInfoRequest {
     /// `encryptedData` from getUserInfo / getUserProfile (standard base64).
-    encrypted_data: String,
+    encrypted_data: JsonString,
     /// `iv` (standard base64 of 16 bytes).
-    iv: String,
+    iv: JsonString,
     /// `rawData`, exactly as received; requires `signature`.
-    raw_data: Option<String>,
+    raw_data: Option<JsonString>,
     /// `signature` = hex(sha1(rawData + session_key)); requires `raw_data`.
-    signature: Option<String>,
+    signature: Option<JsonString>,
 }
 
 #[derive(Object)]
@@ -132,7 +132,7 @@ impl WeChatApi {
         auth: BearerAuth,
         body: Json<PhoneNumberRequest>,
     ) -> Result<Json<PhoneNumberResponse>, ApiError> {
-        let payload = parse_payload(&body.encrypted_data, &body.iv)?;
+        let payload = parse_payload(&body.encrypted_data.0, &body.iv.0)?;
         let phone = context.profiles.save_phone_number(auth.0, &payload).await?;
         Ok(Json(phone.into()))
     }
@@ -153,8 +153,9 @@ impl WeChatApi {
         body: Json<UserInfoRequest>,
     ) -> Result<Json<UserInfoResponse>, ApiError> {
         let body = body.0;
-        let payload = parse_payload(&body.encrypted_data, &body.iv)?;
-        let signed = parse_signed_raw_data(body.raw_data, body.signature)?;
+        let payload = parse_payload(&body.encrypted_data.0, &body.iv.0)?;
+        let signed =
+            parse_signed_raw_data(body.raw_data.map(|r| r.0), body.signature.map(|s| s.0))?;
         let info = context
             .profiles
             .save_user_info(auth.0, &payload, signed.as_ref())

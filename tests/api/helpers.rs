@@ -1,0 +1,373 @@
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use poem::{
+    EndpointExt, Response, Route, Server, handler,
+    listener::{Acceptor, Listener, TcpListener},
+    web::{Data, Query},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wechat_auth::{
+    config::Settings,
+    crypto,
+    domain::{EncryptedPayload, SessionKey},
+    startup::Application,
+};
+
+pub const APPID: &str = "wxtest0123456789ab";
+pub const APP_SECRET: &str = "test-appsecret-never-shown";
+pub const JWT_SECRET: &str = "integration-test-jwt-secret-0123456789";
+
+/// The running service plus everything a test needs to drive and inspect it.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub wechat: FakeWeChat,
+    _database: TestDatabase,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the service with the test defaults overridden by `overrides`.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let wechat = FakeWeChat::start().await;
+    let database = TestDatabase::create().await;
+    let mut values: HashMap<String, String> = [
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("WECHAT_APPID", APPID),
+        ("WECHAT_SECRET", APP_SECRET),
+        ("JWT_SECRET", JWT_SECRET),
+        ("WECHAT_TIMEOUT_MS", "1500"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    values.insert("WECHAT_API_BASE".to_owned(), wechat.base_url());
+    values.insert("DATABASE_URL".to_owned(), database.url.clone());
+    for (key, value) in overrides {
+        values.insert((*key).to_owned(), (*value).to_owned());
+    }
+    let settings = Settings::from_values(&values).expect("test settings are valid");
+    let application = Application::build(settings)
+        .await
+        .expect("the service starts");
+    let address = format!("http://{}", application.address());
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        wechat,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request reaches the service")
+    }
+
+    pub async fn login(&self, code: &str) -> reqwest::Response {
+        self.post_json("/api/v1/auth/login", &json!({ "code": code }), None)
+            .await
+    }
+
+    /// Logs in and returns (access token, openid, user id).
+    pub async fn login_ok(&self, code: &str) -> LoggedIn {
+        let response = self.login(code).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login with {code} failed"
+        );
+        let body: Value = response.json().await.unwrap();
+        LoggedIn {
+            token: body["access_token"].as_str().unwrap().to_owned(),
+            openid: body["user"]["openid"].as_str().unwrap().to_owned(),
+            user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Seals `payload` the way WeChat does for this user's current session_key.
+    pub fn seal(&self, openid: &str, payload: &Value) -> Value {
+        seal_with(&self.wechat.session_key(openid), payload)
+    }
+}
+
+pub fn seal_with(key: &SessionKey, payload: &Value) -> Value {
+    sealed_body(&crypto::encrypt_payload(
+        key,
+        payload.to_string().as_bytes(),
+    ))
+}
+
+pub fn sealed_body(sealed: &EncryptedPayload) -> Value {
+    json!({ "encrypted_data": sealed.encrypted_data_base64(), "iv": sealed.iv_base64() })
+}
+
+pub fn watermark(appid: &str) -> Value {
+    json!({ "appid": appid, "timestamp": chrono::Utc::now().timestamp() })
+}
+
+pub struct LoggedIn {
+    pub token: String,
+    pub openid: String,
+    pub user_id: String,
+}
+
+/// Asserts an RFC 9457 answer with the contract's status and code; returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type was {content_type}"
+    );
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status);
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem lacks {field}: {body}");
+    }
+    body
+}
+
+/// How the fake answers one `jscode2session` call.
+#[derive(Clone)]
+pub enum Reply {
+    /// JSON body labelled `text/plain`, as WeChat does.
+    Json(Value),
+    /// A raw status and body.
+    Raw(u16, &'static str),
+    /// Answer only after this long.
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct FakeState {
+    scripted: HashMap<String, VecDeque<Reply>>,
+    session_keys: HashMap<String, SessionKey>,
+    unionids: HashMap<String, String>,
+    calls: Vec<String>,
+}
+
+/// A stand-in for `api.weixin.qq.com` on 127.0.0.1. By default a code `NAME` or
+/// `NAME-ANYTHING` logs in openid `o_NAME` with a fresh session_key; tests script
+/// anything else.
+#[derive(Clone)]
+pub struct FakeWeChat {
+    address: SocketAddr,
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeWeChat {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let address = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let routes = Route::new()
+            .at("/sns/jscode2session", poem::get(jscode2session))
+            .data(state.clone());
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
+        Self { address, state }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Answers for `code`, one per call; the last one repeats.
+    pub fn script(&self, code: &str, replies: Vec<Reply>) {
+        self.state
+            .lock()
+            .unwrap()
+            .scripted
+            .insert(code.to_owned(), replies.into());
+    }
+
+    /// Makes every login of user `name` carry this unionid.
+    pub fn bind_unionid(&self, name: &str, unionid: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .unionids
+            .insert(name.to_owned(), unionid.to_owned());
+    }
+
+    pub fn session_key(&self, openid: &str) -> SessionKey {
+        self.state.lock().unwrap().session_keys[openid].clone()
+    }
+
+    /// How many `jscode2session` calls reached the fake.
+    pub fn calls(&self) -> usize {
+        self.state.lock().unwrap().calls.len()
+    }
+
+    /// The raw query strings the fake received.
+    pub fn queries(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+}
+
+pub fn openid_of(name: &str) -> String {
+    format!("o_{name}")
+}
+
+fn text_plain(body: String) -> Response {
+    Response::builder().content_type("text/plain").body(body)
+}
+
+#[handler]
+async fn jscode2session(
+    Query(query): Query<HashMap<String, String>>,
+    request: &poem::Request,
+    state: Data<&Arc<Mutex<FakeState>>>,
+) -> Response {
+    let code = query.get("js_code").cloned().unwrap_or_default();
+    let reply = {
+        let mut state = state.lock().unwrap();
+        state
+            .calls
+            .push(request.uri().query().unwrap_or_default().to_owned());
+        state.scripted.get_mut(&code).and_then(|replies| {
+            if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            }
+        })
+    };
+    match reply {
+        Some(Reply::Json(body)) => return text_plain(body.to_string()),
+        Some(Reply::Raw(status, body)) => {
+            return Response::builder()
+                .status(poem::http::StatusCode::from_u16(status).unwrap())
+                .body(body);
+        }
+        Some(Reply::Slow(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
+    if query.get("appid").map(String::as_str) != Some(APPID)
+        || query.get("secret").map(String::as_str) != Some(APP_SECRET)
+        || query.get("grant_type").map(String::as_str) != Some("authorization_code")
+    {
+        return text_plain(json!({"errcode": 40013, "errmsg": "invalid appid"}).to_string());
+    }
+    let mut state = state.lock().unwrap();
+    let name = code.split('-').next().unwrap_or_default().to_owned();
+    let (openid, session_key) = (openid_of(&name), SessionKey::generate());
+    let mut answer = json!({
+        "openid": openid,
+        "session_key": session_key.expose_text(),
+        "expires_in": 7200,
+    });
+    if let Some(unionid) = state.unionids.get(&name) {
+        answer["unionid"] = json!(unionid);
+    }
+    state.session_keys.insert(openid, session_key);
+    text_plain(answer.to_string())
+}
+
+/// A fresh database for one test: a SQLite file in a temporary directory by default, or a
+/// new database on the server named by `TEST_DATABASE_URL` (postgres://… or mysql://…),
+/// dropped when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    server: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    server: None,
+                }
+            }
+            Some(server_url) => {
+                let name = format!("wa_test_{}", uuid::Uuid::new_v4().simple());
+                execute_on_server(&server_url, &format!("CREATE DATABASE {name}")).await;
+                let base = server_url.trim_end_matches('/');
+                Self {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    server: Some((server_url, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((server_url, name)) = self.server.take() {
+            let statement = if server_url.starts_with("postgres") {
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            } else {
+                format!("DROP DATABASE IF EXISTS {name}")
+            };
+            // Drop runs inside the test's runtime: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(execute_on_server(&server_url, &statement));
+            })
+            .join();
+        }
+    }
+}
+
+async fn execute_on_server(server_url: &str, statement: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(server_url)
+        .await
+        .expect("TEST_DATABASE_URL server is reachable");
+    db.execute_unprepared(statement).await.expect(statement);
+    let _ = db.close().await;
+}

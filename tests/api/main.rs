@@ -1,0 +1,11 @@
+//! Black-box tests: the real service on a random port, a fresh database, and a fake
+//! WeChat server, talking HTTP both ways.
+
+mod config;
+mod decrypt;
+mod docs;
+mod helpers;
+mod login;
+mod sandbox;
+mod tokens;
+mod wechat_faults;
