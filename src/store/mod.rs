@@ -22,6 +22,8 @@ pub enum StoreError {
     Database(#[from] DbErr),
     #[error("stored data is not well-formed: {0}")]
     Corrupt(String),
+    #[error("cannot create the database directory: {0}")]
+    Directory(String),
     #[error("the login kept conflicting with concurrent logins")]
     Contended,
 }
@@ -70,6 +72,7 @@ pub struct Store {
 impl Store {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        create_sqlite_directory(url)?;
         let mut options = ConnectOptions::new(url);
         options
             .max_connections(16)
@@ -365,6 +368,23 @@ async fn attach_unionid(
             Ok(())
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// SQLite creates the database file (`mode=rwc`) but not its directory, so the default
+/// `sqlite://data/wechat-auth.db` would fail on a fresh checkout without this.
+fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Directory(format!("{}: {e}", dir.display()))),
+        _ => Ok(()),
     }
 }
 
