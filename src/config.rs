@@ -32,7 +32,10 @@ pub struct Settings {
     pub database_url: Secret,
     pub wechat: WeChatSettings,
     pub jwt: JwtSettings,
+    pub sessions: SessionSettings,
     pub max_body_bytes: usize,
+    /// Requests per minute per client IP on login and on refresh; `None` disables.
+    pub rate_limit_per_min: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,10 +54,52 @@ pub struct WeChatSettings {
 
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
-    pub secret: Secret,
+    pub signing_key: SigningKey,
+    /// PEM public keys (file contents) of retired signing keys: they still verify tokens
+    /// and are still published in the JWKS until those tokens expire.
+    pub retired_public_keys: Vec<KeyFile>,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
+}
+
+/// The key that signs new access tokens (`JWT_ALGORITHM`).
+#[derive(Debug, Clone)]
+pub enum SigningKey {
+    Hs256(Secret),
+    Es256(KeyFile),
+    EdDsa(KeyFile),
+}
+
+/// A key read from a file: where it came from (for error messages) and its PEM text.
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    pub variable: &'static str,
+    pub path: String,
+    pub pem: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub refresh_token_ttl: Duration,
+    /// `None`: a code posted twice is sent to WeChat twice (and the second gets 40163).
+    pub login_replay_window: Option<Duration>,
+    /// Seals stored session_keys (AES-256-GCM); the first entry seals, all of them open.
+    pub session_key_encryption: SessionKeyEncryption,
+}
+
+/// 32-byte AEAD keys for session_keys at rest: the current one and retired ones that
+/// still open values sealed before a rotation.
+#[derive(Clone)]
+pub struct SessionKeyEncryption {
+    pub current: [u8; 32],
+    pub retired: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SessionKeyEncryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKeyEncryption([redacted])")
+    }
 }
 
 /// One line naming the setting at fault; never its value, which may be a secret.
@@ -116,16 +161,57 @@ impl Settings {
                 .unwrap_or("https://api.weixin.qq.com");
             Some(parse_base_url("WECHAT_API_BASE", base)?)
         };
-        let jwt_secret = match source.get("JWT_SECRET") {
-            Some(raw) if raw.len() >= MIN_JWT_SECRET_BYTES => Secret::new(raw),
-            Some(_) => {
+        let algorithm = source.get("JWT_ALGORITHM").unwrap_or("HS256");
+        let signing_key = match algorithm {
+            "HS256" => SigningKey::Hs256(match source.get("JWT_SECRET") {
+                Some(raw) if raw.len() >= MIN_JWT_SECRET_BYTES => Secret::new(raw),
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "JWT_SECRET",
+                        format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                    ));
+                }
+                None if sandbox => Secret::new(random_secret()),
+                None => return Err(ConfigError::new("JWT_SECRET", "is required")),
+            }),
+            "ES256" => SigningKey::Es256(source.key_file("JWT_PRIVATE_KEY_FILE")?),
+            "EdDSA" => SigningKey::EdDsa(source.key_file("JWT_PRIVATE_KEY_FILE")?),
+            _ => {
                 return Err(ConfigError::new(
-                    "JWT_SECRET",
-                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                    "JWT_ALGORITHM",
+                    "must be HS256, ES256 or EdDSA",
                 ));
             }
-            None if sandbox => Secret::new(random_secret()),
-            None => return Err(ConfigError::new("JWT_SECRET", "is required")),
+        };
+        let retired_public_keys = match source.get("JWT_RETIRED_PUBLIC_KEY_FILES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|path| !path.is_empty())
+                .map(|path| read_key_file("JWT_RETIRED_PUBLIC_KEY_FILES", path))
+                .collect::<Result<_, _>>()?,
+        };
+        let session_key_encryption = SessionKeyEncryption {
+            current: match (source.get("SESSION_KEY_ENCRYPTION_KEY"), &signing_key) {
+                (Some(raw), _) => parse_aead_key("SESSION_KEY_ENCRYPTION_KEY", raw)?,
+                (None, SigningKey::Hs256(secret)) => derive_aead_key(secret),
+                (None, _) => {
+                    return Err(ConfigError::new(
+                        "SESSION_KEY_ENCRYPTION_KEY",
+                        "is required when JWT_ALGORITHM is not HS256",
+                    ));
+                }
+            },
+            retired: match source.get("SESSION_KEY_RETIRED_ENCRYPTION_KEYS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| parse_aead_key("SESSION_KEY_RETIRED_ENCRYPTION_KEYS", k))
+                    .collect::<Result<_, _>>()?,
+            },
         };
 
         Ok(Self {
@@ -158,7 +244,8 @@ impl Settings {
                 },
             },
             jwt: JwtSettings {
-                secret: jwt_secret,
+                signing_key,
+                retired_public_keys,
                 issuer: source.non_empty("JWT_ISSUER", "wechat-auth")?,
                 audience: source.non_empty("JWT_AUDIENCE", "wechat-miniprogram")?,
                 access_token_ttl: Duration::from_secs(source.parse_u64_in(
@@ -166,6 +253,30 @@ impl Settings {
                     7200,
                     1..=u64::from(u32::MAX),
                 )?),
+            },
+            sessions: SessionSettings {
+                refresh_token_ttl: Duration::from_secs(source.parse_u64_in(
+                    "REFRESH_TOKEN_TTL_SECS",
+                    2_592_000,
+                    60..=u64::from(u32::MAX),
+                )?),
+                login_replay_window: match source.parse_u64_in(
+                    "LOGIN_REPLAY_WINDOW_SECS",
+                    300,
+                    0..=3600,
+                )? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
+                session_key_encryption,
+            },
+            rate_limit_per_min: match source.parse_u64_in(
+                "RATE_LIMIT_PER_MIN",
+                600,
+                0..=1_000_000,
+            )? {
+                0 => None,
+                per_min => Some(u32::try_from(per_min).unwrap_or(u32::MAX)),
             },
             max_body_bytes: usize::try_from(source.parse_u64_in(
                 "MAX_BODY_BYTES",
@@ -228,6 +339,42 @@ impl Source<'_> {
     fn non_empty(&self, key: &str, default: &str) -> Result<String, ConfigError> {
         Ok(self.get(key).unwrap_or(default).to_owned())
     }
+
+    fn key_file(&self, key: &'static str) -> Result<KeyFile, ConfigError> {
+        let path = self
+            .get(key)
+            .ok_or_else(|| ConfigError::new(key, "is required for this JWT_ALGORITHM"))?;
+        read_key_file(key, path)
+    }
+}
+
+fn read_key_file(variable: &'static str, path: &str) -> Result<KeyFile, ConfigError> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(variable, format!("cannot read {path}: {e}")))?;
+    Ok(KeyFile {
+        variable,
+        path: path.to_owned(),
+        pem: Secret::new(pem),
+    })
+}
+
+fn parse_aead_key(variable: &str, raw: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| ConfigError::new(variable, "must be base64 of exactly 32 bytes"))
+}
+
+/// Under HS256 the session_key encryption key may be derived from the JWT secret, so a
+/// deployment has one secret to manage. HKDF keeps the two keys independent.
+fn derive_aead_key(jwt_secret: &Secret) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(b"wechat-auth"), jwt_secret.expose().as_bytes())
+        .expand(b"session-key-encryption v1", &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    key
 }
 
 fn parse_base_url(key: &str, raw: &str) -> Result<String, ConfigError> {
@@ -312,6 +459,48 @@ mod tests {
         assert_eq!(settings.jwt.issuer, "wechat-auth");
         assert_eq!(settings.jwt.audience, "wechat-miniprogram");
         assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(7200));
+        assert_eq!(
+            settings.sessions.refresh_token_ttl,
+            Duration::from_secs(2_592_000)
+        );
+        assert_eq!(
+            settings.sessions.login_replay_window,
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(settings.rate_limit_per_min, Some(600));
+        assert_eq!(settings.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn asymmetric_algorithms_need_a_key_file_and_an_explicit_encryption_key() {
+        let mut pairs = production();
+        pairs.push(("JWT_ALGORITHM", "ES256"));
+        assert_eq!(
+            Settings::from_values(&values(&pairs)).unwrap_err().variable,
+            "JWT_PRIVATE_KEY_FILE"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+        let key = key.display().to_string();
+        pairs.push(("JWT_PRIVATE_KEY_FILE", &key));
+        assert_eq!(
+            Settings::from_values(&values(&pairs)).unwrap_err().variable,
+            "SESSION_KEY_ENCRYPTION_KEY"
+        );
+        pairs.push((
+            "SESSION_KEY_ENCRYPTION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ));
+        assert!(Settings::from_values(&values(&pairs)).is_ok());
+    }
+
+    #[test]
+    fn the_derived_encryption_key_depends_on_the_jwt_secret() {
+        let a = derive_aead_key(&Secret::new("0123456789abcdef0123456789abcdef"));
+        let b = derive_aead_key(&Secret::new("0123456789abcdef0123456789abcdeX"));
+        assert_ne!(a, b);
+        assert_ne!(&a[..], "0123456789abcdef0123456789abcdef".as_bytes());
     }
 
     #[test]
@@ -344,6 +533,11 @@ mod tests {
             ("WECHAT_WATERMARK_MAX_AGE_SECS", "-1"),
             ("WECHAT_SANDBOX", "maybe"),
             ("WECHAT_API_BASE", "ftp://example.com"),
+            ("JWT_ALGORITHM", "RS256"),
+            ("SESSION_KEY_ENCRYPTION_KEY", "c2hvcnQ="),
+            ("LOGIN_REPLAY_WINDOW_SECS", "soon"),
+            ("RATE_LIMIT_PER_MIN", "-5"),
+            ("REFRESH_TOKEN_TTL_SECS", "0"),
         ] {
             let mut pairs = production();
             pairs.push((key, bad));
@@ -372,7 +566,9 @@ mod tests {
         let settings = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
         assert!(settings.wechat.sandbox);
         assert_eq!(settings.wechat.appid.as_str(), SANDBOX_APPID);
-        assert!(settings.jwt.secret.expose().len() >= MIN_JWT_SECRET_BYTES);
+        assert!(
+            matches!(&settings.jwt.signing_key, SigningKey::Hs256(secret) if secret.expose().len() >= MIN_JWT_SECRET_BYTES)
+        );
     }
 
     #[test]

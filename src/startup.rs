@@ -32,6 +32,8 @@ pub enum StartupError {
     Database(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("configuration error: {0}")]
+    Keys(#[from] crate::token::TokenError),
 }
 
 pub struct Application {
@@ -74,7 +76,7 @@ impl Application {
         };
         let wechat = WeChatClient::new(&settings.wechat, api_base)?;
         let context = Arc::new(AppContext {
-            auth: AuthService::new(wechat, store.clone(), AccessTokens::new(&settings.jwt)),
+            auth: AuthService::new(wechat, store.clone(), AccessTokens::new(&settings.jwt)?),
             profiles: ProfileService::new(
                 store.clone(),
                 settings.wechat.appid.clone(),

@@ -66,6 +66,38 @@ impl UserId {
     }
 }
 
+/// One signed-in device: the unit that refresh tokens rotate within and logout ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        Uuid::try_parse(raw)
+            .map(Self)
+            .map_err(|_| ParseError::new("session id is not a UUID"))
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl From<Uuid> for SessionId {
+    fn from(value: Uuid) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
 impl From<Uuid> for UserId {
     fn from(value: Uuid) -> Self {
         Self(value)

@@ -6,7 +6,7 @@ mod payload;
 mod session_key;
 
 pub use code::JsCode;
-pub use ids::{AppId, OpenId, UnionId, UserId};
+pub use ids::{AppId, OpenId, SessionId, UnionId, UserId};
 pub use payload::EncryptedPayload;
 pub use session_key::SessionKey;
 

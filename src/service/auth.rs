@@ -46,7 +46,9 @@ impl AuthService {
                 unionid: session.unionid.as_ref(),
             })
             .await?;
-        let access_token = self.tokens.issue(record.user.id)?;
+        let access_token = self
+            .tokens
+            .issue(record.user.id, crate::domain::SessionId::generate())?;
         tracing::info!(user_id = %record.user.id, new_user = record.new_user, "login");
         Ok(LoginOutcome {
             access_token,

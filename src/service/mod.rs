@@ -36,7 +36,7 @@ impl From<TokenError> for ServiceError {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::Rejected(reason) => Self::Unauthenticated(reason),
-            signing @ TokenError::Signing(_) => Self::Token(signing),
+            other @ (TokenError::Signing(_) | TokenError::Key { .. }) => Self::Token(other),
         }
     }
 }

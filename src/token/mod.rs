@@ -6,7 +6,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{config::JwtSettings, domain::UserId};
+use crate::{
+    config::{JwtSettings, SigningKey},
+    domain::{SessionId, UserId},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -15,6 +18,12 @@ pub enum TokenError {
     Rejected(String),
     #[error("access token could not be signed: {0}")]
     Signing(String),
+    /// A configured key is unusable; names the variable and file, never the key.
+    #[error("{variable}: {reason}")]
+    Key {
+        variable: &'static str,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -25,6 +34,8 @@ struct Claims {
     iat: i64,
     exp: i64,
     jti: String,
+    /// The session this token belongs to; logout revokes it.
+    sid: String,
 }
 
 /// A freshly signed token and its lifetime in seconds.
@@ -37,6 +48,7 @@ pub struct IssuedToken {
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub user_id: UserId,
+    pub session_id: SessionId,
     pub token_id: String,
 }
 
@@ -52,15 +64,21 @@ pub struct AccessTokens {
 }
 
 impl AccessTokens {
-    pub fn new(settings: &JwtSettings) -> Self {
-        let secret = settings.secret.expose().as_bytes();
+    pub fn new(settings: &JwtSettings) -> Result<Self, TokenError> {
+        let SigningKey::Hs256(secret) = &settings.signing_key else {
+            return Err(TokenError::Key {
+                variable: "JWT_ALGORITHM",
+                reason: "only HS256 is supported".to_owned(),
+            });
+        };
+        let secret = secret.expose().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         // Issuer and verifier are the same clock (or NTP-synced instances): no grace.
         validation.leeway = 0;
-        Self {
+        Ok(Self {
             encoding_key: EncodingKey::from_secret(secret),
             decoding_key: DecodingKey::from_secret(secret),
             header: Header::new(Algorithm::HS256),
@@ -68,10 +86,10 @@ impl AccessTokens {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,
-        }
+        })
     }
 
-    pub fn issue(&self, user_id: UserId) -> Result<IssuedToken, TokenError> {
+    pub fn issue(&self, user_id: UserId, session_id: SessionId) -> Result<IssuedToken, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let ttl = self.ttl.as_secs();
         let claims = Claims {
@@ -81,6 +99,7 @@ impl AccessTokens {
             iat: now,
             exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             jti: Uuid::new_v4().to_string(),
+            sid: session_id.to_string(),
         };
         let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding_key)
             .map_err(|e| TokenError::Signing(e.to_string()))?;
@@ -95,10 +114,18 @@ impl AccessTokens {
             .map_err(|e| TokenError::Rejected(e.to_string()))?;
         let user_id = UserId::parse(&data.claims.sub)
             .map_err(|_| TokenError::Rejected("sub is not one of our user ids".to_owned()))?;
+        let session_id = SessionId::parse(&data.claims.sid)
+            .map_err(|_| TokenError::Rejected("sid is not one of our session ids".to_owned()))?;
         Ok(VerifiedToken {
             user_id,
+            session_id,
             token_id: data.claims.jti,
         })
+    }
+
+    /// The public keys that verify our tokens, as a JWK Set (empty under HS256).
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [] })
     }
 }
 
@@ -114,7 +141,8 @@ mod tests {
 
     fn settings() -> JwtSettings {
         JwtSettings {
-            secret: Secret::new(SECRET),
+            signing_key: SigningKey::Hs256(Secret::new(SECRET)),
+            retired_public_keys: Vec::new(),
             issuer: "wechat-auth".to_owned(),
             audience: "wechat-miniprogram".to_owned(),
             access_token_ttl: Duration::from_secs(7200),
@@ -134,39 +162,39 @@ mod tests {
         json!({
             "iss": "wechat-auth", "aud": "wechat-miniprogram",
             "sub": UserId::generate().to_string(),
-            "iat": now, "exp": now + 60, "jti": "t1",
+            "iat": now, "exp": now + 60, "jti": "t1", "sid": SessionId::generate().to_string(),
         })
     }
 
     #[test]
     fn an_issued_token_verifies_as_its_user() {
-        let tokens = AccessTokens::new(&settings());
+        let tokens = AccessTokens::new(&settings()).unwrap();
         let user = UserId::generate();
-        let issued = tokens.issue(user).unwrap();
+        let session = SessionId::generate();
+        let issued = tokens.issue(user, session).unwrap();
         assert_eq!(issued.expires_in, 7200);
         let verified = tokens.verify(&issued.token).unwrap();
         assert_eq!(verified.user_id, user);
-        assert_eq!(
-            tokens
-                .verify(&tokens.issue(user).unwrap().token)
-                .unwrap()
-                .user_id,
-            user
-        );
+        assert_eq!(verified.session_id, session);
     }
 
     #[test]
     fn each_token_has_its_own_id() {
-        let tokens = AccessTokens::new(&settings());
+        let tokens = AccessTokens::new(&settings()).unwrap();
         let user = UserId::generate();
-        let a = tokens.verify(&tokens.issue(user).unwrap().token).unwrap();
-        let b = tokens.verify(&tokens.issue(user).unwrap().token).unwrap();
+        let session = SessionId::generate();
+        let a = tokens
+            .verify(&tokens.issue(user, session).unwrap().token)
+            .unwrap();
+        let b = tokens
+            .verify(&tokens.issue(user, session).unwrap().token)
+            .unwrap();
         assert_ne!(a.token_id, b.token_id);
     }
 
     #[test]
     fn forged_expired_and_misaddressed_tokens_are_rejected() {
-        let tokens = AccessTokens::new(&settings());
+        let tokens = AccessTokens::new(&settings()).unwrap();
         let now = chrono::Utc::now().timestamp();
         assert!(tokens.verify(&sign(claims(now), SECRET)).is_ok());
 
@@ -198,7 +226,7 @@ mod tests {
 
     #[test]
     fn alg_none_is_rejected() {
-        let tokens = AccessTokens::new(&settings());
+        let tokens = AccessTokens::new(&settings()).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(claims(chrono::Utc::now().timestamp()).to_string());
         assert!(tokens.verify(&format!("{header}.{body}.")).is_err());
