@@ -3,15 +3,14 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
-    http::header,
+    EndpointExt, Response, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, Tracing},
+    middleware::CatchPanic,
 };
 
 use crate::{
     api::{
-        self, AppContext,
+        self, AppContext, middleware,
         problem::{ApiError, ProblemCode, problem_response},
     },
     config::Settings,
@@ -103,7 +102,7 @@ impl Application {
         let routes = routes
             .nest("/", api)
             .data(context)
-            .around(move |endpoint, request| limit_body(endpoint, request, max_body_bytes))
+            .around(move |endpoint, request| middleware::limit_body(endpoint, request, max_body_bytes))
             .catch_all_error(|error| async move { ApiError::from_poem_error(error) })
             .with(CatchPanic::new().with_handler(|_| {
                 problem_response(
@@ -111,7 +110,7 @@ impl Application {
                     "the server failed to handle the request",
                 )
             }))
-            .with(Tracing)
+            .around(middleware::request_log)
             .boxed();
 
         Ok(Self {
@@ -136,45 +135,6 @@ impl Application {
             )
             .await
     }
-}
-
-/// Refuses bodies over the limit before they are read: by `Content-Length` when declared,
-/// otherwise by reading at most `max` bytes of the chunked body.
-async fn limit_body<E: Endpoint>(
-    endpoint: Arc<E>,
-    mut request: Request,
-    max: usize,
-) -> poem::Result<Response> {
-    let too_large = || {
-        problem_response(
-            ProblemCode::PayloadTooLarge,
-            format!("the request body must be at most {max} bytes"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > max as u64 => return Ok(too_large()),
-        Some(_) => {}
-        None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
-            let body = request.take_body();
-            match body.into_bytes_limit(max).await {
-                Ok(bytes) => request.set_body(bytes),
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-                Err(_) => {
-                    return Ok(problem_response(
-                        ProblemCode::InvalidRequest,
-                        "the request body could not be read",
-                    ));
-                }
-            }
-        }
-        None => {}
-    }
-    Ok(endpoint.call(request).await?.into_response())
 }
 
 async fn shutdown_signal() {

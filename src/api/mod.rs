@@ -4,6 +4,7 @@ mod auth;
 mod health;
 mod json_string;
 mod me;
+pub mod middleware;
 pub mod problem;
 mod security;
 mod wechat;
