@@ -14,6 +14,7 @@ use crate::{
         problem::{ApiError, ProblemCode, problem_response},
     },
     config::Settings,
+    crypto::Sealer,
     service::{AuthService, ProfileService},
     store::{Store, StoreError},
     token::AccessTokens,
@@ -57,7 +58,9 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().copied())
             .unwrap_or(settings.bind_addr);
 
-        let store = Store::connect(settings.database_url.expose()).await?;
+        let encryption = &settings.sessions.session_key_encryption;
+        let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
+        let store = Store::connect(settings.database_url.expose(), sealer).await?;
         let api_base = match &settings.wechat.api_base {
             Some(base) => base.clone(),
             None => {
@@ -74,8 +77,15 @@ impl Application {
             }
         };
         let wechat = WeChatClient::new(&settings.wechat, api_base)?;
+        spawn_login_code_purge(store.clone(), settings.sessions.login_replay_window);
         let context = Arc::new(AppContext {
-            auth: AuthService::new(wechat, store.clone(), AccessTokens::new(&settings.jwt)?),
+            auth: AuthService::new(
+                wechat,
+                store.clone(),
+                AccessTokens::new(&settings.jwt)?,
+                settings.sessions.refresh_token_ttl,
+                settings.sessions.login_replay_window,
+            ),
             profiles: ProfileService::new(
                 store.clone(),
                 settings.wechat.appid.clone(),
@@ -102,7 +112,9 @@ impl Application {
         let routes = routes
             .nest("/", api)
             .data(context)
-            .around(move |endpoint, request| middleware::limit_body(endpoint, request, max_body_bytes))
+            .around(move |endpoint, request| {
+                middleware::limit_body(endpoint, request, max_body_bytes)
+            })
             .catch_all_error(|error| async move { ApiError::from_poem_error(error) })
             .with(CatchPanic::new().with_handler(|_| {
                 problem_response(
@@ -135,6 +147,21 @@ impl Application {
             )
             .await
     }
+}
+
+/// Replayable codes are only interesting within their window; WeChat's codes die after
+/// five minutes anyway. Each instance purges; the deletes are idempotent.
+fn spawn_login_code_purge(store: Store, window: Option<Duration>) {
+    let keep = window.unwrap_or_default().max(Duration::from_secs(600));
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            if let Err(error) = store.purge_codes(keep).await {
+                tracing::warn!(%error, "purging old login codes failed");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -19,6 +19,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]
     pub wechat_identities: HasMany<super::wechat_identity::Entity>,
+    #[sea_orm(has_many)]
+    pub sessions: HasMany<super::session::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

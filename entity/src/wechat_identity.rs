@@ -12,7 +12,13 @@ pub struct Model {
     pub appid: String,
     pub openid: String,
     pub unionid: Option<String>,
+    /// Sealed under the key named by `session_key_kid`; NULL kid: a plaintext value from
+    /// before sealing, sealed by the service at start.
     pub session_key: StoredSessionKey,
+    pub session_key_kid: Option<String>,
+    /// The key this one replaced, tried for a grace period after a re-login.
+    pub previous_session_key: Option<StoredSessionKey>,
+    pub previous_session_key_kid: Option<String>,
     pub session_key_updated_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_users;
 mod m20261122_000002_create_wechat_identities;
+mod m20261122_000003_create_sessions;
+mod m20261122_000004_seal_secrets;
 
 pub struct Migrator;
 
@@ -13,6 +15,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_users::Migration),
             Box::new(m20261122_000002_create_wechat_identities::Migration),
+            Box::new(m20261122_000003_create_sessions::Migration),
+            Box::new(m20261122_000004_seal_secrets::Migration),
         ]
     }
 }

@@ -16,6 +16,8 @@ impl MeApi {
         context: Data<&Arc<AppContext>>,
         auth: BearerAuth,
     ) -> Result<Json<UserView>, ApiError> {
-        Ok(Json(context.auth.current_user(auth.0).await?.into()))
+        Ok(Json(
+            context.auth.current_user(auth.0.user_id).await?.into(),
+        ))
     }
 }

@@ -17,7 +17,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 ///
 /// The access line has the path but never the query string: the sandbox's
 /// `jscode2session` takes the appsecret there, exactly like WeChat's.
-pub async fn request_log<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::Result<Response> {
+pub async fn request_log<E: Endpoint>(
+    endpoint: Arc<E>,
+    request: Request,
+) -> poem::Result<Response> {
     let request_id = request
         .headers()
         .get(REQUEST_ID_HEADER)

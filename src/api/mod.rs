@@ -3,6 +3,7 @@
 mod auth;
 mod health;
 mod json_string;
+mod keys;
 mod me;
 pub mod middleware;
 pub mod problem;
@@ -34,6 +35,8 @@ enum ApiTags {
     /// Data the mini program received from WeChat
     #[oai(rename = "WeChat")]
     WeChat,
+    /// Keys for verifying our tokens elsewhere
+    Keys,
     /// Probes for orchestrators
     Health,
 }
@@ -69,6 +72,7 @@ pub type Api = (
     auth::AuthApi,
     me::MeApi,
     wechat::WeChatApi,
+    keys::KeysApi,
     health::HealthApi,
 );
 
@@ -79,6 +83,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             auth::AuthApi,
             me::MeApi,
             wechat::WeChatApi,
+            keys::KeysApi,
             health::HealthApi,
         ),
         "wechat-auth",

@@ -14,6 +14,7 @@ pub enum ProblemCode {
     CodeUsed,
     UserBlocked,
     Unauthorized,
+    InvalidGrant,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -33,7 +34,7 @@ impl ProblemCode {
     fn status(self) -> StatusCode {
         match self {
             Self::InvalidRequest | Self::InvalidCode | Self::CodeUsed => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::UserBlocked => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -57,6 +58,7 @@ impl ProblemCode {
             Self::CodeUsed => "code_used",
             Self::UserBlocked => "user_blocked",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidGrant => "invalid_grant",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -100,7 +102,7 @@ pub enum ApiError {
     /// Malformed request, or a `wx.login` code WeChat rejected.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// Missing, malformed, expired or forged bearer token.
+    /// Missing, malformed, expired or forged bearer token, or an unusable refresh token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// WeChat flagged the user as high-risk.
@@ -220,6 +222,10 @@ impl From<ServiceError> for ApiError {
                 tracing::debug!(%reason, "bearer token rejected");
                 Self::unauthorized()
             }
+            ServiceError::InvalidGrant => Self::new(
+                ProblemCode::InvalidGrant,
+                "the refresh token is unknown, expired, revoked or already used; log in again",
+            ),
             ServiceError::WeChat(error) => Self::from(error),
             ServiceError::DecryptFailed(_) => Self::new(
                 ProblemCode::DecryptFailed,

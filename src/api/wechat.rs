@@ -133,7 +133,10 @@ impl WeChatApi {
         body: Json<PhoneNumberRequest>,
     ) -> Result<Json<PhoneNumberResponse>, ApiError> {
         let payload = parse_payload(&body.encrypted_data.0, &body.iv.0)?;
-        let phone = context.profiles.save_phone_number(auth.0, &payload).await?;
+        let phone = context
+            .profiles
+            .save_phone_number(auth.0.user_id, &payload)
+            .await?;
         Ok(Json(phone.into()))
     }
 
@@ -158,7 +161,7 @@ impl WeChatApi {
             parse_signed_raw_data(body.raw_data.map(|r| r.0), body.signature.map(|s| s.0))?;
         let info = context
             .profiles
-            .save_user_info(auth.0, &payload, signed.as_ref())
+            .save_user_info(auth.0.user_id, &payload, signed.as_ref())
             .await?;
         Ok(Json(info.into()))
     }

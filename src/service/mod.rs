@@ -3,7 +3,7 @@
 mod auth;
 mod profile;
 
-pub use auth::{AuthService, LoginOutcome};
+pub use auth::{AuthService, Authenticated, LoginOutcome};
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
 
 use crate::{crypto::DecryptError, store::StoreError, token::TokenError, wechat::WeChatError};
@@ -16,6 +16,8 @@ pub enum ServiceError {
     InvalidRequest(String),
     #[error("not authenticated: {0}")]
     Unauthenticated(String),
+    #[error("the refresh token is unknown, expired, revoked or already used")]
+    InvalidGrant,
     #[error(transparent)]
     WeChat(#[from] WeChatError),
     #[error(transparent)]

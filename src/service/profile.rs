@@ -4,8 +4,9 @@ use serde::Deserialize;
 
 use crate::{
     crypto,
+    domain::SessionKey,
     domain::{AppId, EncryptedPayload, UnionId, UserId},
-    store::{ProfileUpdate, SessionRecord, Store},
+    store::{ProfileUpdate, SessionKeys, Store},
 };
 
 use super::ServiceError;
@@ -95,8 +96,8 @@ impl ProfileService {
         user: UserId,
         payload: &EncryptedPayload,
     ) -> Result<PhoneNumber, ServiceError> {
-        let session = self.session_of(user).await?;
-        let phone: PhonePayload = open(&session, payload)?;
+        let keys = self.session_keys(user).await?;
+        let (phone, _): (PhonePayload, _) = open(&keys, payload)?;
         self.check_watermark(phone.watermark.as_ref())?;
         self.store
             .save_phone_number(user, &phone.phone_number)
@@ -117,23 +118,20 @@ impl ProfileService {
         payload: &EncryptedPayload,
         signed: Option<&SignedRawData>,
     ) -> Result<UserInfo, ServiceError> {
-        let session = self.session_of(user).await?;
+        let keys = self.session_keys(user).await?;
+        let (info, key): (UserInfoPayload, _) = open(&keys, payload)?;
+        // rawData was signed with the same session_key that sealed the payload.
         if let Some(signed) = signed
-            && !crypto::raw_data_signature_matches(
-                &signed.raw_data,
-                &session.session_key,
-                &signed.signature,
-            )
+            && !crypto::raw_data_signature_matches(&signed.raw_data, key, &signed.signature)
         {
             return Err(ServiceError::SignatureMismatch);
         }
-        let info: UserInfoPayload = open(&session, payload)?;
         self.check_watermark(info.watermark.as_ref())?;
         // getUserProfile payloads carry no openId; when one is present it must be the caller's.
         if info
             .open_id
             .as_deref()
-            .is_some_and(|id| id != session.openid.as_str())
+            .is_some_and(|id| id != keys.openid.as_str())
         {
             return Err(ServiceError::OpenIdMismatch);
         }
@@ -160,9 +158,9 @@ impl ProfileService {
         })
     }
 
-    async fn session_of(&self, user: UserId) -> Result<SessionRecord, ServiceError> {
+    async fn session_keys(&self, user: UserId) -> Result<SessionKeys, ServiceError> {
         self.store
-            .session_of(user, &self.appid)
+            .session_keys(user, &self.appid)
             .await?
             .ok_or_else(|| {
                 ServiceError::Unauthenticated(
@@ -191,14 +189,23 @@ impl ProfileService {
     }
 }
 
-/// Decrypts and parses a payload. A payload that decrypts but is not the expected JSON is
-/// reported exactly like one that does not decrypt.
-fn open<T: serde::de::DeserializeOwned>(
-    session: &SessionRecord,
+/// Decrypts and parses a payload with the current session_key, then with the one it
+/// replaced while that is still in its grace period. Returns the key that worked.
+/// A payload that decrypts but is not the expected JSON is reported exactly like one that
+/// does not decrypt.
+fn open<'k, T: serde::de::DeserializeOwned>(
+    keys: &'k SessionKeys,
     payload: &EncryptedPayload,
-) -> Result<T, ServiceError> {
-    let plaintext = crypto::decrypt_payload(&session.session_key, payload)?;
-    serde_json::from_str(&plaintext).map_err(|_| crypto::DecryptError.into())
+) -> Result<(T, &'k SessionKey), ServiceError> {
+    let open_with = |key: &SessionKey| {
+        crypto::decrypt_payload(key, payload)
+            .ok()
+            .and_then(|plaintext| serde_json::from_str(&plaintext).ok())
+    };
+    std::iter::once(&keys.current)
+        .chain(keys.previous.as_ref())
+        .find_map(|key| open_with(key).map(|value| (value, key)))
+        .ok_or_else(|| crypto::DecryptError.into())
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

@@ -90,6 +90,11 @@ impl WeChatClient {
         &self.appid
     }
 
+    /// The most one call may take, retries included.
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
     /// `sns/jscode2session`: trades a `wx.login` code for the user's openid and session_key.
     pub async fn code_to_session(&self, code: &JsCode) -> Result<CodeSession, WeChatError> {
         let url = format!("{}/sns/jscode2session", self.base_url);

@@ -28,7 +28,7 @@ pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
     pub wechat: FakeWeChat,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -37,8 +37,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service with the test defaults overridden by `overrides`.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn(TestDatabase::create().await, overrides).await
+}
+
+/// Starts the service on a database the test prepared.
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    spawn(database, &[]).await
+}
+
+async fn spawn(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
     let wechat = FakeWeChat::start().await;
-    let database = TestDatabase::create().await;
     let mut values: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0"),
         ("WECHAT_APPID", APPID),
@@ -64,11 +72,15 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         address,
         http: reqwest::Client::new(),
         wechat,
-        _database: database,
+        database,
     }
 }
 
 impl TestApp {
+    pub fn database_url(&self) -> String {
+        self.database.url.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -361,6 +373,40 @@ impl Drop for TestDatabase {
             .join();
         }
     }
+}
+
+/// Every text value in every table, as one string: what a copy of the database reveals.
+pub async fn dump_database(url: &str) -> String {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let mut dump = String::new();
+    for table in [
+        "users",
+        "wechat_identities",
+        "sessions",
+        "refresh_tokens",
+        "login_codes",
+        "wechat_access_tokens",
+    ] {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                format!("SELECT * FROM {table}"),
+            ))
+            .await
+            .unwrap();
+        for row in rows {
+            for (index, _) in row.column_names().iter().enumerate() {
+                if let Ok(Some(text)) = row.try_get_by_index::<Option<String>>(index) {
+                    dump.push_str(&text);
+                    dump.push('\n');
+                }
+            }
+        }
+    }
+    let _ = db.close().await;
+    dump
 }
 
 async fn execute_on_server(server_url: &str, statement: &str) {

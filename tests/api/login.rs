@@ -2,7 +2,9 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{APP_SECRET, assert_problem, openid_of, spawn_app};
+use crate::helpers::{
+    APP_SECRET, APPID, assert_problem, openid_of, seal_with, spawn_app, watermark,
+};
 
 #[tokio::test]
 async fn a_first_login_creates_the_user_and_answers_the_contract_shape() {
@@ -22,20 +24,25 @@ async fn a_first_login_creates_the_user_and_answers_the_contract_shape() {
     for field in ["unionid", "phone_number", "nickname", "avatar_url"] {
         assert!(user[field].is_null(), "{field} should be null: {user}");
     }
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 43);
+    assert_eq!(body["refresh_expires_in"], 2_592_000);
+    let fields: HashSet<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
-        body.as_object().unwrap().keys().collect::<HashSet<_>>(),
-        [
+        fields,
+        HashSet::from([
             "access_token",
             "token_type",
             "expires_in",
+            "refresh_token",
+            "refresh_expires_in",
             "new_user",
             "user"
-        ]
-        .iter()
-        .map(|k| k.to_string())
-        .collect::<HashSet<_>>()
-        .iter()
-        .collect()
+        ])
     );
 }
 
@@ -58,35 +65,54 @@ async fn the_exchange_sends_appid_secret_code_and_grant_type_to_wechat() {
 async fn logging_in_again_returns_the_same_user_and_replaces_the_session_key() {
     let app = spawn_app().await;
     let first = app.login_ok("alice-1").await;
-    let old_key = app.wechat.session_key(&first.openid);
+    let oldest_key = app.wechat.session_key(&first.openid);
+    app.login_ok("alice-2").await;
 
-    let response = app.login("alice-2").await;
+    let response = app.login("alice-3").await;
     let body: Value = response.json().await.unwrap();
 
     assert_eq!(body["new_user"], false);
     assert_eq!(body["user"]["id"], first.user_id.as_str());
-    let new_key = app.wechat.session_key(&first.openid);
-    assert_ne!(old_key.expose_text(), new_key.expose_text());
-    // Data sealed with the replaced key no longer decrypts; data sealed with the new one does.
-    let phone = json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": crate::helpers::watermark(crate::helpers::APPID)});
+    let current_key = app.wechat.session_key(&first.openid);
+    assert_ne!(oldest_key.expose_text(), current_key.expose_text());
+    // A key two logins old is gone; the current one works.
     let token = body["access_token"].as_str().unwrap();
     let stale = app
         .post_json(
-            "/api/v1/wechat/phone-number",
-            &crate::helpers::seal_with(&old_key, &phone),
+            PHONE,
+            &seal_with(&oldest_key, &phone_payload()),
             Some(token),
         )
         .await;
     assert_problem(stale, 422, "decrypt_failed").await;
     let fresh = app
         .post_json(
-            "/api/v1/wechat/phone-number",
-            &crate::helpers::seal_with(&new_key, &phone),
+            PHONE,
+            &seal_with(&current_key, &phone_payload()),
             Some(token),
         )
         .await;
     assert_eq!(fresh.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn data_sealed_with_the_key_just_replaced_still_decrypts_during_the_grace_period() {
+    let app = spawn_app().await;
+    let alice = app.login_ok("alice-1").await;
+    // getPhoneNumber's popup was open while the mini program called wx.login again.
+    let sealed_before = app.seal(&alice.openid, &phone_payload());
+    let again = app.login_ok("alice-2").await;
+    let response = app
+        .post_json(PHONE, &sealed_before, Some(&again.token))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+fn phone_payload() -> Value {
+    json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": watermark(APPID)})
+}
+
+const PHONE: &str = "/api/v1/wechat/phone-number";
 
 #[tokio::test]
 async fn earlier_access_tokens_stay_valid_after_a_new_login() {

@@ -1,11 +1,14 @@
 //! Black-box tests: the real service on a random port, a fresh database, and a fake
 //! WeChat server, talking HTTP both ways.
 
+mod at_rest;
 mod config;
 mod decrypt;
 mod docs;
 mod helpers;
 mod login;
+mod replay;
 mod sandbox;
+mod sessions;
 mod tokens;
 mod wechat_faults;

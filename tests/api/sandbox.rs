@@ -27,7 +27,12 @@ async fn sandbox_codes_map_to_stable_users_with_a_fresh_session_each_login() {
 
 #[tokio::test]
 async fn a_sandbox_code_works_only_once() {
-    let app = sandbox_app().await;
+    // With replay off, the second use reaches the simulator, which refuses it like WeChat.
+    let app = spawn_app_with(&[
+        ("WECHAT_SANDBOX", "true"),
+        ("LOGIN_REPLAY_WINDOW_SECS", "0"),
+    ])
+    .await;
     assert_eq!(app.login("alice-once").await.status().as_u16(), 200);
     assert_problem(app.login("alice-once").await, 400, "code_used").await;
 }
