@@ -313,11 +313,11 @@ impl Store {
         let mut update = wechat_identity::Entity::update_many()
             .col_expr(
                 wechat_identity::Column::PreviousSessionKey,
-                Expr::col(wechat_identity::Column::SessionKey).into(),
+                Expr::col(wechat_identity::Column::SessionKey),
             )
             .col_expr(
                 wechat_identity::Column::PreviousSessionKeyKid,
-                Expr::col(wechat_identity::Column::SessionKeyKid).into(),
+                Expr::col(wechat_identity::Column::SessionKeyKid),
             )
             .col_expr(
                 wechat_identity::Column::SessionKey,

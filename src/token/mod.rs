@@ -6,10 +6,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use self::keys::{Curve, SigningKeyPair};
 use crate::{
     config::{JwtSettings, SigningKey},
     domain::{SessionId, UserId},
 };
+
+mod keys;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -55,38 +58,111 @@ pub struct VerifiedToken {
 #[derive(Clone)]
 pub struct AccessTokens {
     encoding_key: EncodingKey,
-    decoding_key: DecodingKey,
+    /// Carries the `kid` under ES256/EdDSA.
     header: Header,
-    validation: Validation,
+    verifiers: Verifiers,
+    jwks: serde_json::Value,
     issuer: String,
     audience: String,
     ttl: Duration,
 }
 
+#[derive(Clone)]
+enum Verifiers {
+    /// HS256: one shared secret, so tokens need no `kid`. Boxed to keep the enum small.
+    Shared(Box<Verifier>),
+    /// ES256/EdDSA: the current key first, then the retired ones, each under its `kid`.
+    ByKid(Vec<(String, Verifier)>),
+}
+
+/// A key with the checks that go with it. The validation allows the key's own algorithm
+/// only, so the key, not the token's header, decides how a signature is checked.
+#[derive(Clone)]
+struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
 impl AccessTokens {
     pub fn new(settings: &JwtSettings) -> Result<Self, TokenError> {
-        let SigningKey::Hs256(secret) = &settings.signing_key else {
-            return Err(TokenError::Key {
-                variable: "JWT_ALGORITHM",
-                reason: "only HS256 is supported".to_owned(),
-            });
+        let (curve, file) = match &settings.signing_key {
+            SigningKey::Hs256(secret) => {
+                // Retired keys only verify ES256/EdDSA tokens, which HS256 rejects: listing
+                // them is a configuration mistake, not something to ignore silently.
+                if let Some(file) = settings.retired_public_keys.first() {
+                    return Err(keys::key_error(
+                        file,
+                        "retired public keys need JWT_ALGORITHM ES256 or EdDSA",
+                    ));
+                }
+                let secret = secret.expose().as_bytes();
+                let verifier = Verifier {
+                    key: DecodingKey::from_secret(secret),
+                    validation: validation(settings, Algorithm::HS256),
+                };
+                return Ok(Self::assemble(
+                    settings,
+                    EncodingKey::from_secret(secret),
+                    Header::new(Algorithm::HS256),
+                    Verifiers::Shared(Box::new(verifier)),
+                    Vec::new(),
+                ));
+            }
+            SigningKey::Es256(file) => (Curve::P256, file),
+            SigningKey::EdDsa(file) => (Curve::Ed25519, file),
         };
-        let secret = secret.expose().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        // Issuer and verifier are the same clock (or NTP-synced instances): no grace.
-        validation.leeway = 0;
-        Ok(Self {
-            encoding_key: EncodingKey::from_secret(secret),
-            decoding_key: DecodingKey::from_secret(secret),
-            header: Header::new(Algorithm::HS256),
-            validation,
+        let SigningKeyPair {
+            encoding_key,
+            public,
+        } = keys::load_signing_key(curve, file)?;
+        let mut header = Header::new(public.algorithm);
+        header.kid = Some(public.kid.clone());
+        let mut published = vec![public];
+        for file in &settings.retired_public_keys {
+            let key = keys::load_retired_key(file)?;
+            // A file listed twice, or the current key also listed as retired, is the same
+            // key: publish it once.
+            if published.iter().all(|known| known.kid != key.kid) {
+                published.push(key);
+            }
+        }
+        let mut jwks = Vec::with_capacity(published.len());
+        let mut by_kid = Vec::with_capacity(published.len());
+        for key in published {
+            jwks.push(key.jwk);
+            let verifier = Verifier {
+                key: key.decoding_key,
+                validation: validation(settings, key.algorithm),
+            };
+            by_kid.push((key.kid, verifier));
+        }
+        Ok(Self::assemble(
+            settings,
+            encoding_key,
+            header,
+            Verifiers::ByKid(by_kid),
+            jwks,
+        ))
+    }
+
+    fn assemble(
+        settings: &JwtSettings,
+        encoding_key: EncodingKey,
+        header: Header,
+        verifiers: Verifiers,
+        jwks: Vec<serde_json::Value>,
+    ) -> Self {
+        let jwks =
+            serde_json::Map::from_iter([("keys".to_owned(), serde_json::Value::Array(jwks))]);
+        Self {
+            encoding_key,
+            header,
+            verifiers,
+            jwks: serde_json::Value::Object(jwks),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,
-        })
+        }
     }
 
     pub fn issue(&self, user_id: UserId, session_id: SessionId) -> Result<IssuedToken, TokenError> {
@@ -110,7 +186,8 @@ impl AccessTokens {
     }
 
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
+        let verifier = self.verifier_for(token)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation)
             .map_err(|e| TokenError::Rejected(e.to_string()))?;
         let user_id = UserId::parse(&data.claims.sub)
             .map_err(|_| TokenError::Rejected("sub is not one of our user ids".to_owned()))?;
@@ -123,11 +200,42 @@ impl AccessTokens {
         })
     }
 
+    /// The header is not trusted here: it only names a key, whose own algorithm is then
+    /// enforced by `decode`.
+    fn verifier_for(&self, token: &str) -> Result<&Verifier, TokenError> {
+        let by_kid = match &self.verifiers {
+            Verifiers::Shared(verifier) => return Ok(verifier),
+            Verifiers::ByKid(by_kid) => by_kid,
+        };
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|e| TokenError::Rejected(e.to_string()))?
+            .kid
+            .ok_or_else(|| TokenError::Rejected("the header has no kid".to_owned()))?;
+        by_kid
+            .iter()
+            .find(|(known, _)| *known == kid)
+            .map(|(_, verifier)| verifier)
+            .ok_or_else(|| TokenError::Rejected("no key has this kid".to_owned()))
+    }
+
     /// The public keys that verify our tokens, as a JWK Set (empty under HS256).
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [] })
+        self.jwks.clone()
     }
 }
+
+fn validation(settings: &JwtSettings, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    // Issuer and verifier are the same clock (or NTP-synced instances): no grace.
+    validation.leeway = 0;
+    validation
+}
+
+#[cfg(test)]
+mod asymmetric_tests;
 
 #[cfg(test)]
 mod tests {
@@ -158,7 +266,7 @@ mod tests {
         .unwrap()
     }
 
-    fn claims(now: i64) -> serde_json::Value {
+    pub(super) fn claims(now: i64) -> serde_json::Value {
         json!({
             "iss": "wechat-auth", "aud": "wechat-miniprogram",
             "sub": UserId::generate().to_string(),

@@ -40,6 +40,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     spawn(TestDatabase::create().await, overrides).await
 }
 
+/// Starts another instance on the same database as `other` (several instances behind a
+/// load balancer, or a restart with new settings).
+pub async fn spawn_app_sharing(other: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
+    spawn(TestDatabase::shared(&other.database), overrides).await
+}
+
 /// Starts the service on a database the test prepared.
 pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
     spawn(database, &[]).await
@@ -350,6 +356,17 @@ impl TestDatabase {
                     server: Some((server_url, name)),
                 }
             }
+        }
+    }
+}
+
+impl TestDatabase {
+    /// The same database, owned (and dropped) by someone else.
+    fn shared(owner: &TestDatabase) -> Self {
+        Self {
+            url: owner.url.clone(),
+            _dir: None,
+            server: None,
         }
     }
 }

@@ -6,6 +6,7 @@ mod config;
 mod decrypt;
 mod docs;
 mod helpers;
+mod jwks;
 mod login;
 mod replay;
 mod sandbox;
