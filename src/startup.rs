@@ -80,7 +80,7 @@ impl Application {
         spawn_login_code_purge(store.clone(), settings.sessions.login_replay_window);
         let context = Arc::new(AppContext {
             auth: AuthService::new(
-                wechat,
+                wechat.clone(),
                 store.clone(),
                 AccessTokens::new(&settings.jwt)?,
                 settings.sessions.refresh_token_ttl,
@@ -88,7 +88,7 @@ impl Application {
             ),
             profiles: ProfileService::new(
                 store.clone(),
-                settings.wechat.appid.clone(),
+                wechat.clone(),
                 settings.wechat.watermark_max_age,
             ),
             store,

@@ -277,7 +277,9 @@ impl From<WeChatError> for ApiError {
                     "WeChat is not reachable right now; retry later",
                 )
             }
-            error @ (WeChatError::Errcode { .. } | WeChatError::BadAnswer(_)) => {
+            error @ (WeChatError::Errcode { .. }
+            | WeChatError::BadAnswer(_)
+            | WeChatError::AccessTokenRejected(_)) => {
                 tracing::error!(%error, "WeChat call failed");
                 Self::new(ProblemCode::WechatError, "WeChat answered with an error")
             }

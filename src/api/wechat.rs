@@ -5,7 +5,7 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 
 use super::{ApiTags, AppContext, JsonString, problem::ApiError, security::BearerAuth};
 use crate::{
-    domain::EncryptedPayload,
+    domain::{EncryptedPayload, JsCode},
     service::{PhoneNumber, SignedRawData, UserInfo},
 };
 
@@ -15,12 +15,22 @@ const MAX_SIGNATURE_LEN: usize = 128;
 
 pub struct WeChatApi;
 
+/// Either `code` (today's getPhoneNumber) or `encrypted_data` with `iv` (the legacy one).
 #[derive(Object)]
 pub struct PhoneNumberRequest {
+    /// `e.detail.code` from the getPhoneNumber button; exchanged with WeChat's
+    /// `getuserphonenumber`.
+    code: Option<JsonString>,
     /// `e.detail.encryptedData` from the getPhoneNumber button (standard base64).
-    encrypted_data: JsonString,
+    encrypted_data: Option<JsonString>,
     /// `e.detail.iv` (standard base64 of 16 bytes).
-    iv: JsonString,
+    iv: Option<JsonString>,
+}
+
+#[derive(Object)]
+pub struct SessionCheckResponse {
+    /// `false`: WeChat no longer holds the stored session_key; call `wx.login` again.
+    valid: bool,
 }
 
 #[derive(Object)]
@@ -117,10 +127,11 @@ fn parse_signed_raw_data(
 
 #[OpenApi(tag = "ApiTags::WeChat")]
 impl WeChatApi {
-    /// Decrypt and save the user's phone number
+    /// Save the user's phone number
     ///
-    /// Decrypts getPhoneNumber's `encryptedData` with the caller's session_key, checks the
-    /// watermark, saves the number on the user and returns it.
+    /// With `code`, asks WeChat (`getuserphonenumber`); with `encrypted_data` and `iv`,
+    /// decrypts with the caller's session_key. Either way the watermark is checked and the
+    /// number saved on the user.
     #[oai(
         path = "/api/v1/wechat/phone-number",
         method = "post",
@@ -132,11 +143,33 @@ impl WeChatApi {
         auth: BearerAuth,
         body: Json<PhoneNumberRequest>,
     ) -> Result<Json<PhoneNumberResponse>, ApiError> {
-        let payload = parse_payload(&body.encrypted_data.0, &body.iv.0)?;
-        let phone = context
-            .profiles
-            .save_phone_number(auth.0.user_id, &payload)
-            .await?;
+        let user = auth.0.user_id;
+        let phone = match body.0 {
+            PhoneNumberRequest {
+                code: Some(code),
+                encrypted_data: None,
+                iv: None,
+            } => {
+                let code = JsCode::parse(&code.0).map_err(|e| ApiError::invalid_request(e.0))?;
+                context
+                    .profiles
+                    .save_phone_number_by_code(user, &code)
+                    .await?
+            }
+            PhoneNumberRequest {
+                code: None,
+                encrypted_data: Some(encrypted_data),
+                iv: Some(iv),
+            } => {
+                let payload = parse_payload(&encrypted_data.0, &iv.0)?;
+                context.profiles.save_phone_number(user, &payload).await?
+            }
+            _ => {
+                return Err(ApiError::invalid_request(
+                    "send either code, or encrypted_data with iv",
+                ));
+            }
+        };
         Ok(Json(phone.into()))
     }
 
@@ -164,5 +197,23 @@ impl WeChatApi {
             .save_user_info(auth.0.user_id, &payload, signed.as_ref())
             .await?;
         Ok(Json(info.into()))
+    }
+
+    /// Is the WeChat session still good?
+    ///
+    /// Asks WeChat (`wxa/checksession`) whether it still holds the stored session_key.
+    /// `valid: false` means the mini program should call `wx.login` again.
+    #[oai(
+        path = "/api/v1/wechat/session/check",
+        method = "post",
+        operation_id = "checkSession"
+    )]
+    async fn check_session(
+        &self,
+        context: Data<&Arc<AppContext>>,
+        auth: BearerAuth,
+    ) -> Result<Json<SessionCheckResponse>, ApiError> {
+        let valid = context.profiles.check_session(auth.0.user_id).await?;
+        Ok(Json(SessionCheckResponse { valid }))
     }
 }

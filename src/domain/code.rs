@@ -1,7 +1,8 @@
 use super::{ParseError, check_token_chars};
 
-/// The one-time code from `wx.login()`. WeChat's are 32 characters; we allow some slack
-/// but refuse anything that could not be one before spending an upstream call on it.
+/// A one-time code WeChat hands the mini program: from `wx.login()`, or getPhoneNumber's
+/// `e.detail.code`. WeChat's are 32 characters; we allow some slack but refuse anything
+/// that could not be one before spending an upstream call on it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JsCode(String);
 

@@ -1,5 +1,6 @@
 //! Use cases. They speak domain types only: no poem, no sea-orm in any signature.
 
+mod access_token;
 mod auth;
 mod profile;
 

@@ -4,20 +4,23 @@ use serde::Deserialize;
 
 use crate::{
     crypto,
-    domain::SessionKey,
-    domain::{AppId, EncryptedPayload, UnionId, UserId},
+    domain::{AppId, EncryptedPayload, JsCode, SessionKey, UnionId, UserId},
     store::{ProfileUpdate, SessionKeys, Store},
+    wechat::{AccessToken, WeChatClient, WeChatError},
 };
 
-use super::ServiceError;
+use super::{ServiceError, access_token::WeChatAccessTokens};
 
 /// A watermark stamped this far in the future means a wrong clock or a forged payload.
 const MAX_WATERMARK_SKEW_SECS: i64 = 300;
 
-/// Decrypts what the mini program received from WeChat and saves it on the user.
+/// The user's WeChat data: decrypts what the mini program received, or asks WeChat's
+/// server APIs, and saves the result on the user.
 #[derive(Clone)]
 pub struct ProfileService {
     store: Store,
+    wechat: WeChatClient,
+    access_tokens: WeChatAccessTokens,
     appid: AppId,
     watermark_max_age: Option<Duration>,
 }
@@ -83,11 +86,77 @@ struct UserInfoPayload {
 }
 
 impl ProfileService {
-    pub fn new(store: Store, appid: AppId, watermark_max_age: Option<Duration>) -> Self {
+    pub fn new(store: Store, wechat: WeChatClient, watermark_max_age: Option<Duration>) -> Self {
         Self {
+            access_tokens: WeChatAccessTokens::new(wechat.clone(), store.clone()),
+            appid: wechat.appid().clone(),
             store,
-            appid,
+            wechat,
             watermark_max_age,
+        }
+    }
+
+    /// The phone number behind getPhoneNumber's `e.detail.code`, via
+    /// `wxa/business/getuserphonenumber`; saved like a decrypted one.
+    pub async fn save_phone_number_by_code(
+        &self,
+        user: UserId,
+        code: &JsCode,
+    ) -> Result<PhoneNumber, ServiceError> {
+        let info = self
+            .with_access_token(|token| async move { self.wechat.phone_number(&token, code).await })
+            .await?;
+        let watermark = info
+            .watermark
+            .and_then(|value| serde_json::from_value::<Watermark>(value).ok());
+        self.check_watermark(watermark.as_ref())?;
+        let country_code = match info.country_code {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Number(number) => number.to_string(),
+            _ => {
+                return Err(WeChatError::BadAnswer(
+                    "getuserphonenumber returned no countryCode".to_owned(),
+                )
+                .into());
+            }
+        };
+        self.store
+            .save_phone_number(user, &info.phone_number)
+            .await?;
+        Ok(PhoneNumber {
+            phone_number: info.phone_number,
+            pure_phone_number: info.pure_phone_number,
+            country_code,
+        })
+    }
+
+    /// Whether WeChat still holds the stored session_key (`wxa/checksession`); `false`
+    /// means the mini program should call `wx.login` again.
+    pub async fn check_session(&self, user: UserId) -> Result<bool, ServiceError> {
+        let keys = self.session_keys(user).await?;
+        let signature = crypto::login_state_signature(&keys.current, b"");
+        let (openid, signature) = (&keys.openid, signature.as_str());
+        self.with_access_token(|token| async move {
+            self.wechat.check_session(&token, openid, signature).await
+        })
+        .await
+    }
+
+    /// Runs a call that needs the access_token; when WeChat rejects the token (40001,
+    /// 42001) it is replaced once and the call repeated.
+    async fn with_access_token<T, F, Fut>(&self, call: F) -> Result<T, ServiceError>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WeChatError>>,
+    {
+        let token = self.access_tokens.current().await?;
+        match call(token.clone()).await {
+            Err(WeChatError::AccessTokenRejected(errcode)) => {
+                tracing::warn!(errcode, "WeChat rejected the access_token; refreshing once");
+                let replacement = self.access_tokens.replace_rejected(&token).await?;
+                Ok(call(replacement).await?)
+            }
+            other => Ok(other?),
         }
     }
 

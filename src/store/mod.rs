@@ -1,6 +1,7 @@
 //! Persistence: the only module that knows sea-orm and the entities. It speaks domain types,
 //! and seals every secret it stores.
 
+mod access_tokens;
 mod login_codes;
 mod sessions;
 mod users;
@@ -12,6 +13,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 
 use crate::crypto::{SealError, Sealer};
 
+pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
 pub use sessions::{IssuedRefreshToken, RefreshOutcome};
 pub use users::{LoginRecord, NewSession, ProfileUpdate, SessionKeys, UserRecord};

@@ -30,6 +30,39 @@ pub enum WeChatError {
     Errcode { errcode: i64, errmsg: String },
     #[error("WeChat's answer was not the documented JSON: {0}")]
     BadAnswer(String),
+    /// 40001/42001: the app's access_token is invalid or expired.
+    #[error("WeChat rejected the access_token ({0})")]
+    AccessTokenRejected(i64),
+}
+
+/// The app's credential for WeChat's server APIs. Not `Debug`: it must not be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A token from `cgi-bin/stable_token` with its lifetime.
+pub struct FreshAccessToken {
+    pub token: AccessToken,
+    pub expires_in: Duration,
+}
+
+/// `phone_info` of `getuserphonenumber`, in WeChat's field names.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneInfo {
+    pub phone_number: String,
+    pub pure_phone_number: String,
+    pub country_code: serde_json::Value,
+    pub watermark: Option<serde_json::Value>,
 }
 
 /// What `jscode2session` tells us about the user behind a code.
@@ -61,6 +94,17 @@ struct Envelope {
     errcode: i64,
     #[serde(default)]
     errmsg: String,
+}
+
+#[derive(Deserialize)]
+struct StableTokenWire {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct PhoneNumberWire {
+    phone_info: PhoneInfo,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +162,79 @@ impl WeChatClient {
                 Some(raw) => Some(UnionId::parse(raw).map_err(|_| bad("a malformed unionid"))?),
             },
         })
+    }
+
+    /// `cgi-bin/stable_token`: every caller gets the same token while it is valid, so
+    /// several instances may ask without knocking each other out (unlike `cgi-bin/token`).
+    /// `force_refresh` is rationed by WeChat: use it only after a confirmed rejection.
+    pub async fn stable_token(&self, force_refresh: bool) -> Result<FreshAccessToken, WeChatError> {
+        let url = format!("{}/cgi-bin/stable_token", self.base_url);
+        let body = serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": self.appid.as_str(),
+            "secret": self.secret.expose(),
+            "force_refresh": force_refresh,
+        });
+        let wire: StableTokenWire = self
+            .call("stable_token", || self.http.post(&url).json(&body))
+            .await?;
+        if wire.access_token.is_empty() || wire.expires_in == 0 {
+            return Err(WeChatError::BadAnswer(
+                "stable_token returned no token".to_owned(),
+            ));
+        }
+        Ok(FreshAccessToken {
+            token: AccessToken(wire.access_token),
+            expires_in: Duration::from_secs(wire.expires_in),
+        })
+    }
+
+    /// `wxa/business/getuserphonenumber`: the phone number behind getPhoneNumber's code.
+    pub async fn phone_number(
+        &self,
+        token: &AccessToken,
+        code: &JsCode,
+    ) -> Result<PhoneInfo, WeChatError> {
+        let url = format!("{}/wxa/business/getuserphonenumber", self.base_url);
+        let body = serde_json::json!({ "code": code.as_str() });
+        let wire: PhoneNumberWire = self
+            .call("getuserphonenumber", || {
+                self.http
+                    .post(&url)
+                    .query(&[("access_token", token.expose())])
+                    .json(&body)
+            })
+            .await?;
+        Ok(wire.phone_info)
+    }
+
+    /// `wxa/checksession`: whether WeChat still holds this session_key for the user.
+    /// `signature` is the login-state signature of the empty string.
+    pub async fn check_session(
+        &self,
+        token: &AccessToken,
+        openid: &OpenId,
+        signature: &str,
+    ) -> Result<bool, WeChatError> {
+        let url = format!("{}/wxa/checksession", self.base_url);
+        let answer: Result<serde_json::Value, _> = self
+            .call("checksession", || {
+                self.http.get(&url).query(&[
+                    ("access_token", token.expose()),
+                    ("openid", openid.as_str()),
+                    ("signature", signature),
+                    ("sig_method", "hmac_sha256"),
+                ])
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(WeChatError::Errcode {
+                errcode: INVALID_SIGNATURE,
+                ..
+            }) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     /// Runs one API call within the time budget, retrying only what is safe to retry.
@@ -212,8 +329,12 @@ impl WeChatClient {
     }
 }
 
+/// checksession's answer when the session_key is no longer the user's current one.
+const INVALID_SIGNATURE: i64 = 87009;
+
 fn error_for(errcode: i64, errmsg: String) -> WeChatError {
     match errcode {
+        40001 | 42001 => WeChatError::AccessTokenRejected(errcode),
         40029 => WeChatError::InvalidCode,
         40163 => WeChatError::CodeUsed,
         40226 => WeChatError::UserBlocked,

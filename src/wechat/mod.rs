@@ -3,4 +3,6 @@
 mod client;
 pub mod sandbox;
 
-pub use client::{CodeSession, WeChatClient, WeChatError};
+pub use client::{
+    AccessToken, CodeSession, FreshAccessToken, PhoneInfo, WeChatClient, WeChatError,
+};

@@ -45,6 +45,18 @@ struct SandboxState {
 struct Simulated {
     used_codes: HashSet<String>,
     session_keys: HashMap<String, SessionKey>,
+    /// Tokens handed out by stable_token; like WeChat's, an old one stays valid after a
+    /// forced refresh.
+    access_tokens: Vec<String>,
+}
+
+impl Simulated {
+    fn remember_code(&mut self, code: &str) -> bool {
+        if self.used_codes.len() >= MAX_REMEMBERED_CODES {
+            self.used_codes.clear();
+        }
+        self.used_codes.insert(code.to_owned())
+    }
 }
 
 /// The `/sandbox` routes for the given app credentials.
@@ -58,6 +70,18 @@ pub fn routes(appid: AppId, secret: Secret) -> Route {
         .at(
             "/sns/jscode2session",
             poem::get(jscode2session).data(state.clone()),
+        )
+        .at(
+            "/cgi-bin/stable_token",
+            poem::post(stable_token).data(state.clone()),
+        )
+        .at(
+            "/wxa/business/getuserphonenumber",
+            poem::post(phone_number).data(state.clone()),
+        )
+        .at(
+            "/wxa/checksession",
+            poem::get(check_session).data(state.clone()),
         )
         .at("/encrypt", poem::post(encrypt).data(state))
 }
@@ -120,10 +144,7 @@ fn jscode2session(
     }
 
     let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
-    if simulated.used_codes.len() >= MAX_REMEMBERED_CODES {
-        simulated.used_codes.clear();
-    }
-    if !simulated.used_codes.insert(code.clone()) {
+    if !simulated.remember_code(&code) {
         return wechat_error(40163, "code been used");
     }
     let openid = openid_for(&state.appid, name);
@@ -135,6 +156,120 @@ fn jscode2session(
     });
     simulated.session_keys.insert(openid, session_key);
     wechat_answer(answer)
+}
+
+#[derive(Deserialize)]
+struct StableTokenRequest {
+    grant_type: Option<String>,
+    appid: Option<String>,
+    secret: Option<String>,
+    #[serde(default)]
+    force_refresh: bool,
+}
+
+#[handler]
+fn stable_token(
+    body: poem::Result<Json<StableTokenRequest>>,
+    state: Data<&Arc<SandboxState>>,
+) -> Response {
+    let Ok(Json(request)) = body else {
+        return wechat_error(47001, "data format error");
+    };
+    if request.appid.as_deref() != Some(state.appid.as_str()) {
+        return wechat_error(40013, "invalid appid");
+    }
+    if request.secret.as_deref() != Some(state.secret.expose()) {
+        return wechat_error(40125, "invalid appsecret");
+    }
+    if request.grant_type.as_deref() != Some("client_credential") {
+        return wechat_error(40002, "invalid grant_type");
+    }
+    let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    if request.force_refresh || simulated.access_tokens.is_empty() {
+        let token = format!("sandbox-token-{}", uuid::Uuid::new_v4().simple());
+        simulated.access_tokens.push(token);
+    }
+    let token = simulated.access_tokens.last().cloned().unwrap_or_default();
+    wechat_answer(json!({ "access_token": token, "expires_in": 7200 }))
+}
+
+fn token_is_valid(state: &SandboxState, token: Option<&String>) -> bool {
+    let simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    token.is_some_and(|token| simulated.access_tokens.contains(token))
+}
+
+/// A stable, plausible mainland number for sandbox user `name`.
+fn phone_for(name: &str) -> String {
+    let digest = Sha256::digest(name.as_bytes());
+    let digits = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 100_000_000;
+    format!("138{digits:08}")
+}
+
+#[derive(Deserialize)]
+struct PhoneCodeRequest {
+    code: Option<String>,
+}
+
+#[handler]
+fn phone_number(
+    Query(query): Query<HashMap<String, String>>,
+    body: poem::Result<Json<PhoneCodeRequest>>,
+    state: Data<&Arc<SandboxState>>,
+) -> Response {
+    if !token_is_valid(&state, query.get("access_token")) {
+        return wechat_error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
+    }
+    let code = body
+        .ok()
+        .and_then(|Json(request)| request.code)
+        .unwrap_or_default();
+    let Some(name) = code.strip_prefix("phone-").filter(|name| !name.is_empty()) else {
+        return wechat_error(40029, "invalid code");
+    };
+    let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    if !simulated.remember_code(&code) {
+        return wechat_error(40029, "invalid code");
+    }
+    let phone = phone_for(name);
+    wechat_answer(json!({
+        "errcode": 0,
+        "errmsg": "ok",
+        "phone_info": {
+            "phoneNumber": phone,
+            "purePhoneNumber": phone,
+            "countryCode": 86,
+            "watermark": { "timestamp": chrono::Utc::now().timestamp(), "appid": state.appid.as_str() },
+        },
+    }))
+}
+
+#[handler]
+fn check_session(
+    Query(query): Query<HashMap<String, String>>,
+    state: Data<&Arc<SandboxState>>,
+) -> Response {
+    if !token_is_valid(&state, query.get("access_token")) {
+        return wechat_error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
+    }
+    if query.get("sig_method").map(String::as_str) != Some("hmac_sha256") {
+        return wechat_error(87009, "invalid signature method");
+    }
+    let simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let current = query
+        .get("openid")
+        .and_then(|openid| simulated.session_keys.get(openid));
+    let expected = current.map(|key| crypto::login_state_signature(key, b""));
+    if expected.is_some() && expected.as_ref() == query.get("signature") {
+        wechat_answer(json!({ "errcode": 0, "errmsg": "ok" }))
+    } else {
+        wechat_error(87009, "invalid signature")
+    }
 }
 
 #[derive(Deserialize)]

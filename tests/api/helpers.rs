@@ -40,10 +40,15 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     spawn(TestDatabase::create().await, overrides).await
 }
 
-/// Starts another instance on the same database as `other` (several instances behind a
-/// load balancer, or a restart with new settings).
+/// Starts another instance on the same database and the same WeChat as `other` (several
+/// instances behind a load balancer, or a restart with new settings).
 pub async fn spawn_app_sharing(other: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
-    spawn(TestDatabase::shared(&other.database), overrides).await
+    spawn_with(
+        TestDatabase::shared(&other.database),
+        other.wechat.clone(),
+        overrides,
+    )
+    .await
 }
 
 /// Starts the service on a database the test prepared.
@@ -52,7 +57,14 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
 }
 
 async fn spawn(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
-    let wechat = FakeWeChat::start().await;
+    spawn_with(database, FakeWeChat::start().await, overrides).await
+}
+
+async fn spawn_with(
+    database: TestDatabase,
+    wechat: FakeWeChat,
+    overrides: &[(&str, &str)],
+) -> TestApp {
     let mut values: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0"),
         ("WECHAT_APPID", APPID),
@@ -200,6 +212,10 @@ struct FakeState {
     session_keys: HashMap<String, SessionKey>,
     unionids: HashMap<String, String>,
     calls: Vec<String>,
+    /// (api, query or body) of every call other than jscode2session.
+    api_calls: Vec<(&'static str, String)>,
+    valid_tokens: Vec<String>,
+    issued_tokens: usize,
 }
 
 /// A stand-in for `api.weixin.qq.com` on 127.0.0.1. By default a code `NAME` or
@@ -221,6 +237,9 @@ impl FakeWeChat {
         let address = *acceptor.local_addr()[0].as_socket_addr().unwrap();
         let routes = Route::new()
             .at("/sns/jscode2session", poem::get(jscode2session))
+            .at("/cgi-bin/stable_token", poem::post(stable_token))
+            .at("/wxa/business/getuserphonenumber", poem::post(phone_number))
+            .at("/wxa/checksession", poem::get(check_session))
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
         Self { address, state }
@@ -255,6 +274,43 @@ impl FakeWeChat {
     /// How many `jscode2session` calls reached the fake.
     pub fn calls(&self) -> usize {
         self.state.lock().unwrap().calls.len()
+    }
+
+    /// How many calls `api` (e.g. "stable_token") received.
+    pub fn calls_to(&self, api: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .api_calls
+            .iter()
+            .filter(|(a, _)| *a == api)
+            .count()
+    }
+
+    /// The requests (query or body) `api` received.
+    pub fn requests_to(&self, api: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .api_calls
+            .iter()
+            .filter(|(a, _)| *a == api)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// WeChat invalidates every access_token it issued (the next use answers 40001).
+    pub fn revoke_access_tokens(&self) {
+        self.state.lock().unwrap().valid_tokens.clear();
+    }
+
+    /// WeChat rotates the user's session_key behind our back (a login we never saw).
+    pub fn rotate_session_key(&self, openid: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .session_keys
+            .insert(openid.to_owned(), SessionKey::generate());
     }
 
     /// The raw query strings the fake received.
@@ -320,6 +376,92 @@ async fn jscode2session(
     }
     state.session_keys.insert(openid, session_key);
     text_plain(answer.to_string())
+}
+
+fn errcode(errcode: i64) -> Response {
+    text_plain(json!({"errcode": errcode, "errmsg": "fake"}).to_string())
+}
+
+#[handler]
+async fn stable_token(body: String, state: Data<&Arc<Mutex<FakeState>>>) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut state = state.lock().unwrap();
+    state.api_calls.push(("stable_token", body));
+    if request["appid"] != APPID
+        || request["secret"] != APP_SECRET
+        || request["grant_type"] != "client_credential"
+    {
+        return errcode(40013);
+    }
+    if request["force_refresh"] == true || state.valid_tokens.is_empty() {
+        state.issued_tokens += 1;
+        let token = format!("fake-access-token-{}", state.issued_tokens);
+        state.valid_tokens.push(token);
+    }
+    let token = state.valid_tokens.last().cloned().unwrap_or_default();
+    text_plain(json!({"access_token": token, "expires_in": 7200}).to_string())
+}
+
+#[handler]
+async fn phone_number(
+    Query(query): Query<HashMap<String, String>>,
+    body: String,
+    state: Data<&Arc<Mutex<FakeState>>>,
+) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut state = state.lock().unwrap();
+    state.api_calls.push(("getuserphonenumber", body.clone()));
+    if !query
+        .get("access_token")
+        .is_some_and(|t| state.valid_tokens.contains(t))
+    {
+        return errcode(40001);
+    }
+    let code = request["code"].as_str().unwrap_or_default().to_owned();
+    if let Some(replies) = state.scripted.get(&code)
+        && let Some(Reply::Json(reply)) = replies.front()
+    {
+        return text_plain(reply.to_string());
+    }
+    let Some(digits) = code.strip_prefix("phone-") else {
+        return errcode(40029);
+    };
+    text_plain(
+        json!({
+            "errcode": 0, "errmsg": "ok",
+            "phone_info": {
+                "phoneNumber": format!("+86{digits}"), "purePhoneNumber": digits, "countryCode": 86,
+                "watermark": {"timestamp": chrono::Utc::now().timestamp(), "appid": APPID},
+            },
+        })
+        .to_string(),
+    )
+}
+
+#[handler]
+async fn check_session(
+    Query(query): Query<HashMap<String, String>>,
+    state: Data<&Arc<Mutex<FakeState>>>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    state.api_calls.push(("checksession", format!("{query:?}")));
+    if !query
+        .get("access_token")
+        .is_some_and(|t| state.valid_tokens.contains(t))
+    {
+        return errcode(40001);
+    }
+    let expected = query
+        .get("openid")
+        .and_then(|openid| state.session_keys.get(openid))
+        .map(|key| crypto::login_state_signature(key, b""));
+    if query.get("sig_method").map(String::as_str) == Some("hmac_sha256")
+        && expected.as_ref() == query.get("signature")
+    {
+        errcode(0)
+    } else {
+        errcode(87009)
+    }
 }
 
 /// A fresh database for one test: a SQLite file in a temporary directory by default, or a

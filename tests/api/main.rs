@@ -10,6 +10,7 @@ mod jwks;
 mod login;
 mod replay;
 mod sandbox;
+mod server_apis;
 mod sessions;
 mod tokens;
 mod wechat_faults;
