@@ -36,6 +36,46 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Requests per minute per client IP on login and on refresh; `None` disables.
     pub rate_limit_per_min: Option<u32>,
+    /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address range such as `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (address, prefix) = match raw.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+            None => (raw, None),
+        };
+        let network: std::net::IpAddr = address.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { network, prefix })
+    }
+
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        fn masked(bits: u128, prefix: u8, width: u8) -> u128 {
+            let shift = u32::from(width - prefix);
+            if shift >= 128 { 0 } else { bits >> shift }
+        }
+        match (self.network, address.to_canonical()) {
+            (std::net::IpAddr::V4(net), std::net::IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(net)), self.prefix, 32)
+                    == masked(u128::from(u32::from(ip)), self.prefix, 32)
+            }
+            (std::net::IpAddr::V6(net), std::net::IpAddr::V6(ip)) => {
+                masked(u128::from(net), self.prefix, 128)
+                    == masked(u128::from(ip), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +317,22 @@ impl Settings {
             )? {
                 0 => None,
                 per_min => Some(u32::try_from(per_min).unwrap_or(u32::MAX)),
+            },
+            trusted_proxies: match source.get("TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .map(|entry| {
+                        IpNet::parse(entry).ok_or_else(|| {
+                            ConfigError::new(
+                                "TRUSTED_PROXIES",
+                                format!("{entry} is not an address or CIDR range"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
             },
             max_body_bytes: usize::try_from(source.parse_u64_in(
                 "MAX_BODY_BYTES",
@@ -538,6 +594,7 @@ mod tests {
             ("LOGIN_REPLAY_WINDOW_SECS", "soon"),
             ("RATE_LIMIT_PER_MIN", "-5"),
             ("REFRESH_TOKEN_TTL_SECS", "0"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
         ] {
             let mut pairs = production();
             pairs.push((key, bad));
@@ -546,6 +603,29 @@ mod tests {
                 key
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxy_ranges_match_their_addresses() {
+        let net = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let single = IpNet::parse("127.0.0.1").unwrap();
+        assert!(single.contains("127.0.0.1".parse().unwrap()));
+        assert!(!single.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            IpNet::parse("::1/128")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("nonsense").is_none());
     }
 
     #[test]

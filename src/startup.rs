@@ -12,6 +12,7 @@ use crate::{
     api::{
         self, AppContext, middleware,
         problem::{ApiError, ProblemCode, problem_response},
+        rate_limit::{self, RateLimits},
     },
     config::Settings,
     crypto::Sealer,
@@ -109,11 +110,24 @@ impl Application {
             );
         }
         let max_body_bytes = settings.max_body_bytes;
+        let rate_limits = settings.rate_limit_per_min.and_then(RateLimits::per_minute);
+        if let Some(limits) = &rate_limits {
+            spawn_rate_limit_housekeeping(limits.clone());
+        }
+        let trusted_proxies = Arc::new(settings.trusted_proxies.clone());
         let routes = routes
             .nest("/", api)
             .data(context)
             .around(move |endpoint, request| {
                 middleware::limit_body(endpoint, request, max_body_bytes)
+            })
+            .around(move |endpoint, request| {
+                rate_limit::enforce(
+                    endpoint,
+                    request,
+                    rate_limits.clone(),
+                    trusted_proxies.clone(),
+                )
             })
             .catch_all_error(|error| async move { ApiError::from_poem_error(error) })
             .with(CatchPanic::new().with_handler(|_| {
@@ -160,6 +174,16 @@ fn spawn_login_code_purge(store: Store, window: Option<Duration>) {
             if let Err(error) = store.purge_codes(keep).await {
                 tracing::warn!(%error, "purging old login codes failed");
             }
+        }
+    });
+}
+
+fn spawn_rate_limit_housekeeping(limits: Arc<RateLimits>) {
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            limits.forget_idle_clients();
         }
     });
 }

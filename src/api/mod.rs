@@ -7,6 +7,7 @@ mod keys;
 mod me;
 pub mod middleware;
 pub mod problem;
+pub mod rate_limit;
 mod security;
 mod wechat;
 

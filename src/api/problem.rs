@@ -163,6 +163,17 @@ impl ApiError {
         }
     }
 
+    /// Our own per-client limit was hit; the client may retry after `retry_after_secs`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        match Self::new(
+            ProblemCode::RateLimited,
+            "too many requests from this address; retry after the Retry-After delay",
+        ) {
+            Self::TooManyRequests(problem, _) => Self::TooManyRequests(problem, retry_after_secs),
+            other => other,
+        }
+    }
+
     pub fn invalid_request(detail: impl Into<String>) -> Self {
         Self::new(ProblemCode::InvalidRequest, detail)
     }
