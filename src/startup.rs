@@ -96,7 +96,9 @@ impl Application {
         });
 
         let api = api::service();
+        crate::metrics::handle();
         let mut routes = Route::new()
+            .at("/metrics", poem::get(api::health::metrics))
             .at("/api/openapi.json", api.spec_endpoint())
             .at("/api/openapi.yaml", api.spec_endpoint_yaml())
             .nest("/api/docs", api.swagger_ui());

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use poem::web::Data;
+use poem::{IntoResponse, Response, handler, http::StatusCode, web::Data};
 use poem_openapi::{Object, OpenApi, payload::Json};
 
 use super::{
@@ -44,4 +44,20 @@ impl HealthApi {
             }
         }
     }
+}
+
+/// Prometheus text format. Not in the OpenAPI document: it is for the operator's
+/// scraper, not for API clients.
+#[handler]
+pub fn metrics(context: Data<&Arc<AppContext>>) -> Response {
+    let Some(handle) = crate::metrics::handle() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (open, idle, max) = context.store.pool_usage();
+    crate::metrics::db_pool(open, idle, max);
+    handle.run_upkeep();
+    handle
+        .render()
+        .with_content_type("text/plain; version=0.0.4")
+        .into_response()
 }

@@ -37,13 +37,13 @@ pub async fn request_log<E: Endpoint>(
             Ok(output) => output.into_response(),
             Err(error) => error.into_response(),
         };
-        tracing::info!(
-            %method,
-            %path,
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+        // Every routed path is a fixed string; unknown ones share one label so that
+        // scanners cannot blow up the metric's cardinality.
+        let route = if status == 404 { "unmatched" } else { path.as_str() };
+        crate::metrics::http_request(method.as_str(), route, status, elapsed);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }

@@ -1,7 +1,7 @@
 //! The HTTP surface: poem-openapi operations, one module per tag, over the services.
 
 mod auth;
-mod health;
+pub mod health;
 mod json_string;
 mod keys;
 mod me;

@@ -33,6 +33,12 @@ pub struct LoginOutcome {
     pub user: UserRecord,
 }
 
+/// Whether a login asked WeChat, or reused an exchange of the same code.
+enum Exchange {
+    Performed,
+    Replayed,
+}
+
 /// Who a valid access token speaks for, and within which session.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated {
@@ -65,9 +71,24 @@ impl AuthService {
     /// (a retry on a flaky network, or the same request twice at once, on any instance)
     /// gets a new session for the same user without a second `jscode2session`.
     pub async fn login(&self, code: &JsCode) -> Result<LoginOutcome, ServiceError> {
+        let outcome = self.login_once_per_code(code).await;
+        crate::metrics::login(match &outcome {
+            Ok((_, Exchange::Replayed)) => "replayed",
+            Ok((login, Exchange::Performed)) if login.new_user => "new_user",
+            Ok((_, Exchange::Performed)) => "returning",
+            Err(error) => error.label(),
+        });
+        outcome.map(|(login, _)| login)
+    }
+
+    async fn login_once_per_code(
+        &self,
+        code: &JsCode,
+    ) -> Result<(LoginOutcome, Exchange), ServiceError> {
         let Some(window) = self.replay_window else {
             let record = self.exchange(code).await?;
-            return self.start_session(record.user, record.new_user).await;
+            let login = self.start_session(record.user, record.new_user).await?;
+            return Ok((login, Exchange::Performed));
         };
         // The first request holds the code at most as long as one WeChat call may take.
         let give_up = tokio::time::Instant::now() + self.wechat.budget() + Duration::from_secs(1);
@@ -84,12 +105,14 @@ impl AuthService {
                     self.store
                         .complete_code(self.appid(), code, record.user.id)
                         .await?;
-                    return self.start_session(record.user, record.new_user).await;
+                    let login = self.start_session(record.user, record.new_user).await?;
+                    return Ok((login, Exchange::Performed));
                 }
                 CodeClaim::Completed(user_id) => {
                     tracing::info!(%user_id, "login code replayed within the window");
                     let user = self.current_user(user_id).await?;
-                    return self.start_session(user, false).await;
+                    let login = self.start_session(user, false).await?;
+                    return Ok((login, Exchange::Replayed));
                 }
                 CodeClaim::Pending if tokio::time::Instant::now() >= give_up => {
                     return Err(WeChatError::Unavailable(

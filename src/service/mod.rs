@@ -35,6 +35,28 @@ pub enum ServiceError {
     Token(TokenError),
 }
 
+impl ServiceError {
+    /// A short, bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthenticated(_) => "unauthorized",
+            Self::InvalidGrant => "invalid_grant",
+            Self::WeChat(WeChatError::InvalidCode) => "invalid_code",
+            Self::WeChat(WeChatError::CodeUsed) => "code_used",
+            Self::WeChat(WeChatError::UserBlocked) => "user_blocked",
+            Self::WeChat(WeChatError::RateLimited) => "rate_limited",
+            Self::WeChat(WeChatError::Unavailable(_)) => "wechat_unavailable",
+            Self::WeChat(_) => "wechat_error",
+            Self::DecryptFailed(_) => "decrypt_failed",
+            Self::WatermarkMismatch(_) => "watermark_mismatch",
+            Self::SignatureMismatch => "signature_mismatch",
+            Self::OpenIdMismatch => "openid_mismatch",
+            Self::Store(_) | Self::Token(_) => "internal",
+        }
+    }
+}
+
 impl From<TokenError> for ServiceError {
     fn from(error: TokenError) -> Self {
         match error {

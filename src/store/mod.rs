@@ -72,6 +72,22 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }
+
+    /// (open connections, idle connections, maximum) of the pool.
+    pub fn pool_usage(&self) -> (u32, usize, u32) {
+        fn usage<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> (u32, usize, u32) {
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => usage(self.db.get_postgres_connection_pool()),
+            sea_orm::DatabaseBackend::MySql => usage(self.db.get_mysql_connection_pool()),
+            _ => usage(self.db.get_sqlite_connection_pool()),
+        }
+    }
 }
 
 fn is_unique_violation(error: &DbErr) -> bool {

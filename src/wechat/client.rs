@@ -84,8 +84,24 @@ pub struct WeChatClient {
 /// One try's outcome when it did not succeed.
 enum Failure {
     /// WeChat certainly did not act on the request: trying again is safe.
-    Retryable(String),
+    Retryable(RetryReason),
     Final(WeChatError),
+}
+
+enum RetryReason {
+    /// errcode -1, "system busy".
+    Busy,
+    /// The connection was never established, so the request was never sent.
+    ConnectFailed(String),
+}
+
+impl std::fmt::Display for RetryReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy => f.write_str("system busy (errcode -1)"),
+            Self::ConnectFailed(reason) => write!(f, "connection failed: {reason}"),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -247,7 +263,10 @@ impl WeChatClient {
         let attempts = async {
             let mut attempt = 1;
             loop {
-                match self.attempt(api, request()).await {
+                let started = std::time::Instant::now();
+                let outcome = self.attempt(api, request()).await;
+                crate::metrics::wechat_call(api, &outcome_label(&outcome), started.elapsed());
+                match outcome {
                     Ok(answer) => return Ok(answer),
                     Err(Failure::Final(error)) => return Err(error),
                     Err(Failure::Retryable(reason)) if attempt >= MAX_ATTEMPTS => {
@@ -276,7 +295,7 @@ impl WeChatClient {
         // `without_url` everywhere below: the URL carries the appsecret.
         let response = request.send().await.map_err(|error| {
             if error.is_connect() {
-                Failure::Retryable(format!("connection failed: {}", error.without_url()))
+                Failure::Retryable(RetryReason::ConnectFailed(error.without_url().to_string()))
             } else if error.is_timeout() {
                 Failure::Final(WeChatError::Unavailable(format!("{api}: timed out")))
             } else {
@@ -323,9 +342,28 @@ impl WeChatClient {
                     "{api}: missing or mistyped fields"
                 )))
             }),
-            -1 => Err(Failure::Retryable("system busy (errcode -1)".to_owned())),
+            -1 => Err(Failure::Retryable(RetryReason::Busy)),
             errcode => Err(Failure::Final(error_for(errcode, envelope.errmsg))),
         }
+    }
+}
+
+fn outcome_label<T>(outcome: &Result<T, Failure>) -> String {
+    match outcome {
+        Ok(_) => "0".to_owned(),
+        Err(Failure::Retryable(RetryReason::Busy)) => "-1".to_owned(),
+        Err(Failure::Retryable(RetryReason::ConnectFailed(_))) => "connect_error".to_owned(),
+        Err(Failure::Final(error)) => match error {
+            WeChatError::InvalidCode => "40029".to_owned(),
+            WeChatError::CodeUsed => "40163".to_owned(),
+            WeChatError::UserBlocked => "40226".to_owned(),
+            WeChatError::RateLimited => "45011".to_owned(),
+            WeChatError::AccessTokenRejected(errcode) | WeChatError::Errcode { errcode, .. } => {
+                errcode.to_string()
+            }
+            WeChatError::Unavailable(_) => "unavailable".to_owned(),
+            WeChatError::BadAnswer(_) => "bad_answer".to_owned(),
+        },
     }
 }
 

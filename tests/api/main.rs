@@ -8,6 +8,7 @@ mod docs;
 mod helpers;
 mod jwks;
 mod login;
+mod process;
 mod rate_limits;
 mod replay;
 mod sandbox;
