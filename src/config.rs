@@ -126,6 +126,9 @@ pub struct SessionSettings {
     pub login_replay_window: Option<Duration>,
     /// Seals stored session_keys (AES-256-GCM); the first entry seals, all of them open.
     pub session_key_encryption: SessionKeyEncryption,
+    /// How long an authenticated session's user is remembered (`AUTH_CACHE_TTL_MS`):
+    /// another instance's logout takes up to this long to be seen here. Zero disables.
+    pub principal_cache_ttl: Duration,
 }
 
 /// 32-byte AEAD keys for session_keys at rest: the current one and retired ones that
@@ -162,6 +165,10 @@ impl ConfigError {
 /// The appid the sandbox uses when none is configured.
 pub const SANDBOX_APPID: &str = "wxsandbox0000000000";
 const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The sandbox's signing secret when none is set. Public on purpose: the sandbox is for
+/// local development only. Being fixed, it keeps tokens and the session_keys sealed under
+/// the key derived from it valid across restarts.
+const SANDBOX_JWT_SECRET: &str = "wechat-auth-sandbox-only-not-a-secret-0000";
 
 impl Settings {
     /// Reads the process environment and, when `WECHAT_AUTH_CONFIG` names one, a TOML
@@ -211,7 +218,7 @@ impl Settings {
                         format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
                     ));
                 }
-                None if sandbox => Secret::new(random_secret()),
+                None if sandbox => Secret::new(SANDBOX_JWT_SECRET),
                 None => return Err(ConfigError::new("JWT_SECRET", "is required")),
             }),
             "ES256" => SigningKey::Es256(source.key_file("JWT_PRIVATE_KEY_FILE")?),
@@ -309,6 +316,11 @@ impl Settings {
                     secs => Some(Duration::from_secs(secs)),
                 },
                 session_key_encryption,
+                principal_cache_ttl: Duration::from_millis(source.parse_u64_in(
+                    "AUTH_CACHE_TTL_MS",
+                    1000,
+                    0..=60_000,
+                )?),
             },
             rate_limit_per_min: match source.parse_u64_in(
                 "RATE_LIMIT_PER_MIN",
@@ -466,15 +478,6 @@ fn read_toml_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
             Ok((key.to_ascii_uppercase(), value))
         })
         .collect()
-}
-
-/// Sandbox only: tokens then do not survive a restart, which is fine for local play.
-fn random_secret() -> String {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 48];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -648,6 +651,17 @@ mod tests {
         assert_eq!(settings.wechat.appid.as_str(), SANDBOX_APPID);
         assert!(
             matches!(&settings.jwt.signing_key, SigningKey::Hs256(secret) if secret.expose().len() >= MIN_JWT_SECRET_BYTES)
+        );
+    }
+
+    #[test]
+    fn the_sandbox_keeps_its_keys_across_restarts() {
+        let sandbox = values(&[("WECHAT_SANDBOX", "true")]);
+        let first = Settings::from_values(&sandbox).unwrap();
+        let second = Settings::from_values(&sandbox).unwrap();
+        assert_eq!(
+            first.sessions.session_key_encryption.current,
+            second.sessions.session_key_encryption.current
         );
     }
 

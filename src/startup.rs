@@ -16,7 +16,7 @@ use crate::{
     },
     config::Settings,
     crypto::Sealer,
-    service::{AuthService, ProfileService},
+    service::{AuthService, PrincipalCache, ProfileService},
     store::{Store, StoreError},
     token::AccessTokens,
     wechat::{WeChatClient, sandbox},
@@ -79,6 +79,7 @@ impl Application {
         };
         let wechat = WeChatClient::new(&settings.wechat, api_base)?;
         spawn_login_code_purge(store.clone(), settings.sessions.login_replay_window);
+        let principals = Arc::new(PrincipalCache::new(settings.sessions.principal_cache_ttl));
         let context = Arc::new(AppContext {
             auth: AuthService::new(
                 wechat.clone(),
@@ -86,11 +87,13 @@ impl Application {
                 AccessTokens::new(&settings.jwt)?,
                 settings.sessions.refresh_token_ttl,
                 settings.sessions.login_replay_window,
+                principals.clone(),
             ),
             profiles: ProfileService::new(
                 store.clone(),
                 wechat.clone(),
                 settings.wechat.watermark_max_age,
+                principals,
             ),
             store,
         });

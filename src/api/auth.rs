@@ -97,7 +97,7 @@ impl AuthApi {
         context: Data<&Arc<AppContext>>,
         auth: BearerAuth,
     ) -> Result<LogoutResponse, ApiError> {
-        context.auth.logout(auth.0).await?;
+        context.auth.logout(&auth.0).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 }

@@ -1,9 +1,6 @@
-use std::sync::Arc;
-
-use poem::web::Data;
 use poem_openapi::{OpenApi, payload::Json};
 
-use super::{ApiTags, AppContext, UserView, problem::ApiError, security::BearerAuth};
+use super::{ApiTags, UserView, problem::ApiError, security::BearerAuth};
 
 pub struct MeApi;
 
@@ -11,13 +8,8 @@ pub struct MeApi;
 impl MeApi {
     /// The signed-in user
     #[oai(path = "/api/v1/me", method = "get", operation_id = "me")]
-    async fn me(
-        &self,
-        context: Data<&Arc<AppContext>>,
-        auth: BearerAuth,
-    ) -> Result<Json<UserView>, ApiError> {
-        Ok(Json(
-            context.auth.current_user(auth.0.user_id).await?.into(),
-        ))
+    async fn me(&self, auth: BearerAuth) -> Result<Json<UserView>, ApiError> {
+        // Authentication already loaded the user along with the session.
+        Ok(Json(auth.0.user.into()))
     }
 }

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     domain::{AppId, JsCode, SessionId, UserId},
@@ -7,7 +7,7 @@ use crate::{
     wechat::{WeChatClient, WeChatError},
 };
 
-use super::ServiceError;
+use super::{PrincipalCache, ServiceError};
 
 /// How often a request that found its code mid-exchange looks again.
 const PENDING_POLL: Duration = Duration::from_millis(50);
@@ -23,6 +23,7 @@ pub struct AuthService {
     tokens: AccessTokens,
     refresh_ttl: Duration,
     replay_window: Option<Duration>,
+    principals: Arc<PrincipalCache>,
 }
 
 /// A fresh token pair and the user it speaks for.
@@ -39,11 +40,12 @@ enum Exchange {
     Replayed,
 }
 
-/// Who a valid access token speaks for, and within which session.
-#[derive(Debug, Clone, Copy)]
+/// Who a valid access token speaks for, within which session, and the user as they are.
+#[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user_id: UserId,
     pub session_id: SessionId,
+    pub user: UserRecord,
 }
 
 impl AuthService {
@@ -53,6 +55,7 @@ impl AuthService {
         tokens: AccessTokens,
         refresh_ttl: Duration,
         replay_window: Option<Duration>,
+        principals: Arc<PrincipalCache>,
     ) -> Self {
         Self {
             wechat,
@@ -60,6 +63,7 @@ impl AuthService {
             tokens,
             refresh_ttl,
             replay_window,
+            principals,
         }
     }
 
@@ -149,7 +153,8 @@ impl AuthService {
                     user,
                 })
             }
-            RefreshOutcome::Reused => {
+            RefreshOutcome::Reused(session_id) => {
+                self.principals.forget_session(session_id);
                 tracing::warn!("a retired refresh token was presented again; session revoked");
                 Err(ServiceError::InvalidGrant)
             }
@@ -159,8 +164,9 @@ impl AuthService {
 
     /// Ends the caller's session: its access tokens stop working here at once and its
     /// refresh token everywhere.
-    pub async fn logout(&self, caller: Authenticated) -> Result<(), ServiceError> {
+    pub async fn logout(&self, caller: &Authenticated) -> Result<(), ServiceError> {
         self.store.revoke_session(caller.session_id).await?;
+        self.principals.forget_session(caller.session_id);
         tracing::info!(user_id = %caller.user_id, "logout");
         Ok(())
     }
@@ -168,18 +174,25 @@ impl AuthService {
     /// The caller a bearer token speaks for. Every failure is the same `Unauthenticated`.
     pub async fn authenticate(&self, bearer_token: &str) -> Result<Authenticated, ServiceError> {
         let verified = self.tokens.verify(bearer_token)?;
-        if !self
-            .store
-            .session_is_active(verified.session_id, verified.user_id)
-            .await?
-        {
-            return Err(ServiceError::Unauthenticated(
-                "the session has ended".to_owned(),
-            ));
-        }
+        let (user_id, session_id) = (verified.user_id, verified.session_id);
+        let user = match self.principals.get(session_id, user_id) {
+            Some(user) => user,
+            None => {
+                let user = self
+                    .store
+                    .active_session_user(session_id, user_id, self.appid())
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Unauthenticated("the session has ended".to_owned())
+                    })?;
+                self.principals.put(session_id, user.clone());
+                user
+            }
+        };
         Ok(Authenticated {
-            user_id: verified.user_id,
-            session_id: verified.session_id,
+            user_id,
+            session_id,
+            user,
         })
     }
 
@@ -208,6 +221,8 @@ impl AuthService {
                 unionid: session.unionid.as_ref(),
             })
             .await?;
+        // A login may have attached a unionid: cached views of this user are stale.
+        self.principals.forget_user(record.user.id);
         tracing::info!(user_id = %record.user.id, new_user = record.new_user, "login");
         Ok(record)
     }

@@ -2,9 +2,11 @@
 
 mod access_token;
 mod auth;
+mod principal_cache;
 mod profile;
 
 pub use auth::{AuthService, Authenticated, LoginOutcome};
+pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
 
 use crate::{crypto::DecryptError, store::StoreError, token::TokenError, wechat::WeChatError};

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
 
@@ -9,7 +9,7 @@ use crate::{
     wechat::{AccessToken, WeChatClient, WeChatError},
 };
 
-use super::{ServiceError, access_token::WeChatAccessTokens};
+use super::{PrincipalCache, ServiceError, access_token::WeChatAccessTokens};
 
 /// A watermark stamped this far in the future means a wrong clock or a forged payload.
 const MAX_WATERMARK_SKEW_SECS: i64 = 300;
@@ -23,6 +23,7 @@ pub struct ProfileService {
     access_tokens: WeChatAccessTokens,
     appid: AppId,
     watermark_max_age: Option<Duration>,
+    principals: Arc<PrincipalCache>,
 }
 
 pub struct PhoneNumber {
@@ -86,8 +87,14 @@ struct UserInfoPayload {
 }
 
 impl ProfileService {
-    pub fn new(store: Store, wechat: WeChatClient, watermark_max_age: Option<Duration>) -> Self {
+    pub fn new(
+        store: Store,
+        wechat: WeChatClient,
+        watermark_max_age: Option<Duration>,
+        principals: Arc<PrincipalCache>,
+    ) -> Self {
         Self {
+            principals,
             access_tokens: WeChatAccessTokens::new(wechat.clone(), store.clone()),
             appid: wechat.appid().clone(),
             store,
@@ -123,6 +130,7 @@ impl ProfileService {
         self.store
             .save_phone_number(user, &info.phone_number)
             .await?;
+        self.principals.forget_user(user);
         Ok(PhoneNumber {
             phone_number: info.phone_number,
             pure_phone_number: info.pure_phone_number,
@@ -171,6 +179,7 @@ impl ProfileService {
         self.store
             .save_phone_number(user, &phone.phone_number)
             .await?;
+        self.principals.forget_user(user);
         Ok(PhoneNumber {
             phone_number: phone.phone_number,
             pure_phone_number: phone.pure_phone_number,
@@ -215,6 +224,7 @@ impl ProfileService {
                 },
             )
             .await?;
+        self.principals.forget_user(user);
         Ok(UserInfo {
             nickname: info.nick_name,
             avatar_url: info.avatar_url,

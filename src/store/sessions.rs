@@ -4,14 +4,18 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::{refresh_token, session};
+use entity::{refresh_token, session, user, wechat_identity};
 use rand::RngCore;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    sea_query::{Expr, Query},
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Store, StoreError};
-use crate::domain::{SessionId, UserId};
+use super::{Store, StoreError, UserRecord};
+use crate::domain::{AppId, OpenId, SessionId, UnionId, UserId};
 
 /// 256 bits: guessing one is not a strategy.
 const REFRESH_TOKEN_BYTES: usize = 32;
@@ -30,7 +34,7 @@ pub enum RefreshOutcome {
         refresh_token: IssuedRefreshToken,
     },
     /// The token had been used before: someone holds a copy. The session is now revoked.
-    Reused,
+    Reused(SessionId),
     /// Unknown, expired, or its session is revoked.
     Invalid,
 }
@@ -62,18 +66,59 @@ impl Store {
         Ok((session_id, refresh_token))
     }
 
-    /// Whether a session exists for this user and has not been revoked.
-    pub async fn session_is_active(
+    /// The user behind an active session, as `appid` sees them, in one query: what every
+    /// authenticated request needs.
+    pub async fn active_session_user(
         &self,
         session_id: SessionId,
         user_id: UserId,
-    ) -> Result<bool, StoreError> {
-        let found = session::Entity::find_by_id(session_id.as_uuid())
-            .filter(session::Column::UserId.eq(user_id.as_uuid()))
-            .filter(session::Column::RevokedAt.is_null())
-            .one(&self.db)
-            .await?;
-        Ok(found.is_some())
+        appid: &AppId,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let query = Query::select()
+            .columns([
+                (user::Entity, user::Column::Unionid),
+                (user::Entity, user::Column::PhoneNumber),
+                (user::Entity, user::Column::Nickname),
+                (user::Entity, user::Column::AvatarUrl),
+            ])
+            .column((wechat_identity::Entity, wechat_identity::Column::Openid))
+            .from(session::Entity)
+            .inner_join(
+                user::Entity,
+                Expr::col((user::Entity, user::Column::Id))
+                    .equals((session::Entity, session::Column::UserId)),
+            )
+            .inner_join(
+                wechat_identity::Entity,
+                Expr::col((wechat_identity::Entity, wechat_identity::Column::UserId))
+                    .equals((user::Entity, user::Column::Id))
+                    .and(
+                        Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid))
+                            .eq(appid.as_str()),
+                    ),
+            )
+            .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id.as_uuid()))
+            .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id.as_uuid()))
+            .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+            .to_owned();
+        let Some(row) = self.db.query_one(&query).await? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
+        Ok(Some(UserRecord {
+            id: user_id,
+            openid: OpenId::parse(&row.try_get::<String>("", "openid")?)
+                .map_err(|_| corrupt("openid"))?,
+            unionid: row
+                .try_get::<Option<String>>("", "unionid")?
+                .as_deref()
+                .map(UnionId::parse)
+                .transpose()
+                .map_err(|_| corrupt("unionid"))?,
+            phone_number: row.try_get("", "phone_number")?,
+            nickname: row.try_get("", "nickname")?,
+            avatar_url: row.try_get("", "avatar_url")?,
+        }))
     }
 
     pub async fn revoke_session(&self, session_id: SessionId) -> Result<(), StoreError> {
@@ -112,7 +157,7 @@ impl Store {
         }
         if token.used_at.is_some() {
             self.revoke_session(session_id).await?;
-            return Ok(RefreshOutcome::Reused);
+            return Ok(RefreshOutcome::Reused(session_id));
         }
         let now = Utc::now();
         if token.expires_at <= now {
@@ -127,7 +172,7 @@ impl Store {
             .await?;
         if claimed.rows_affected != 1 {
             self.revoke_session(session_id).await?;
-            return Ok(RefreshOutcome::Reused);
+            return Ok(RefreshOutcome::Reused(session_id));
         }
         let refresh_token = self.issue_refresh_token(session_id, refresh_ttl).await?;
         Ok(RefreshOutcome::Rotated {
