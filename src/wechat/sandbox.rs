@@ -110,6 +110,23 @@ fn wechat_error(errcode: i64, errmsg: &str) -> Response {
     wechat_answer(json!({ "errcode": errcode, "errmsg": errmsg }))
 }
 
+/// WeChat's answer to a wrong appid, appsecret or grant_type; `None` when all are right.
+fn check_credentials(
+    state: &SandboxState,
+    [appid, secret, grant_type]: [&Option<String>; 3],
+    expected_grant: &str,
+) -> Option<Response> {
+    if appid.as_deref() != Some(state.appid.as_str()) {
+        Some(wechat_error(40013, "invalid appid"))
+    } else if secret.as_deref() != Some(state.secret.expose()) {
+        Some(wechat_error(40125, "invalid appsecret"))
+    } else if grant_type.as_deref() != Some(expected_grant) {
+        Some(wechat_error(40002, "invalid grant_type"))
+    } else {
+        None
+    }
+}
+
 #[derive(Deserialize)]
 struct Code2SessionQuery {
     appid: Option<String>,
@@ -123,14 +140,12 @@ fn jscode2session(
     Query(query): Query<Code2SessionQuery>,
     state: Data<&Arc<SandboxState>>,
 ) -> Response {
-    if query.appid.as_deref() != Some(state.appid.as_str()) {
-        return wechat_error(40013, "invalid appid");
-    }
-    if query.secret.as_deref() != Some(state.secret.expose()) {
-        return wechat_error(40125, "invalid appsecret");
-    }
-    if query.grant_type.as_deref() != Some("authorization_code") {
-        return wechat_error(40002, "invalid grant_type");
+    if let Some(refusal) = check_credentials(
+        &state,
+        [&query.appid, &query.secret, &query.grant_type],
+        "authorization_code",
+    ) {
+        return refusal;
     }
     let Some(code) = query.js_code.filter(|c| !c.is_empty()) else {
         return wechat_error(41008, "missing code");
@@ -175,14 +190,12 @@ fn stable_token(
     let Ok(Json(request)) = body else {
         return wechat_error(47001, "data format error");
     };
-    if request.appid.as_deref() != Some(state.appid.as_str()) {
-        return wechat_error(40013, "invalid appid");
-    }
-    if request.secret.as_deref() != Some(state.secret.expose()) {
-        return wechat_error(40125, "invalid appsecret");
-    }
-    if request.grant_type.as_deref() != Some("client_credential") {
-        return wechat_error(40002, "invalid grant_type");
+    if let Some(refusal) = check_credentials(
+        &state,
+        [&request.appid, &request.secret, &request.grant_type],
+        "client_credential",
+    ) {
+        return refusal;
     }
     let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
     if request.force_refresh || simulated.access_tokens.is_empty() {
