@@ -8,7 +8,7 @@ use entity::{refresh_token, session, user, wechat_identity};
 use rand::RngCore;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
     sea_query::{Expr, Query},
 };
 use sha2::{Digest, Sha256};
@@ -54,15 +54,18 @@ impl Store {
         refresh_ttl: Duration,
     ) -> Result<(SessionId, IssuedRefreshToken), StoreError> {
         let session_id = SessionId::generate();
+        // One transaction: one commit (on SQLite, one trip through the single writer).
+        let txn = self.db.begin().await?;
         session::Entity::insert(session::ActiveModel {
             id: Set(session_id.as_uuid()),
             user_id: Set(user_id.as_uuid()),
             created_at: Set(Utc::now()),
             revoked_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
-        let refresh_token = self.issue_refresh_token(session_id, refresh_ttl).await?;
+        let refresh_token = issue_refresh_token(&txn, session_id, refresh_ttl).await?;
+        txn.commit().await?;
         Ok((session_id, refresh_token))
     }
 
@@ -174,38 +177,38 @@ impl Store {
             self.revoke_session(session_id).await?;
             return Ok(RefreshOutcome::Reused(session_id));
         }
-        let refresh_token = self.issue_refresh_token(session_id, refresh_ttl).await?;
+        let refresh_token = issue_refresh_token(&self.db, session_id, refresh_ttl).await?;
         Ok(RefreshOutcome::Rotated {
             user_id: session.user_id.into(),
             session_id,
             refresh_token,
         })
     }
+}
 
-    async fn issue_refresh_token(
-        &self,
-        session_id: SessionId,
-        ttl: Duration,
-    ) -> Result<IssuedRefreshToken, StoreError> {
-        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = URL_SAFE_NO_PAD.encode(bytes);
-        let now = Utc::now();
-        refresh_token::Entity::insert(refresh_token::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            session_id: Set(session_id.as_uuid()),
-            token_hash: Set(hash_token(&token)),
-            issued_at: Set(now),
-            expires_at: Set(expiry(now, ttl)),
-            used_at: Set(None),
-        })
-        .exec_without_returning(&self.db)
-        .await?;
-        Ok(IssuedRefreshToken {
-            token,
-            expires_in: ttl.as_secs(),
-        })
-    }
+async fn issue_refresh_token(
+    db: &impl ConnectionTrait,
+    session_id: SessionId,
+    ttl: Duration,
+) -> Result<IssuedRefreshToken, StoreError> {
+    let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let now = Utc::now();
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        session_id: Set(session_id.as_uuid()),
+        token_hash: Set(hash_token(&token)),
+        issued_at: Set(now),
+        expires_at: Set(expiry(now, ttl)),
+        used_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(IssuedRefreshToken {
+        token,
+        expires_in: ttl.as_secs(),
+    })
 }
 
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {

@@ -75,9 +75,7 @@ impl Store {
         for _ in 0..3 {
             if let Some(identity) = self.find_identity(session.appid, session.openid).await? {
                 self.replace_session_key(&identity, session).await?;
-                let user = self
-                    .expect_user(identity.user_id.into(), session.appid)
-                    .await?;
+                let user = self.user_of(&identity).await?;
                 return Ok(LoginRecord {
                     user,
                     new_user: false,
@@ -291,14 +289,13 @@ impl Store {
             .await?)
     }
 
-    pub(super) async fn expect_user(
-        &self,
-        id: UserId,
-        appid: &AppId,
-    ) -> Result<UserRecord, StoreError> {
-        self.find_user(id, appid)
+    /// The user an identity belongs to, seen through that identity.
+    async fn user_of(&self, identity: &wechat_identity::Model) -> Result<UserRecord, StoreError> {
+        let user = user::Entity::find_by_id(identity.user_id)
+            .one(&self.db)
             .await?
-            .ok_or_else(|| StoreError::Corrupt("identity without a user".to_owned()))
+            .ok_or_else(|| StoreError::Corrupt("identity without a user".to_owned()))?;
+        to_record(user, identity)
     }
 
     async fn replace_session_key(
@@ -387,12 +384,12 @@ impl Store {
             .filter(wechat_identity::Column::Openid.eq(session.openid.as_str()))
             .one(&txn)
             .await?;
-        if winner.is_none_or(|w| w.id != identity_id) {
+        let Some(identity) = winner.filter(|w| w.id == identity_id) else {
             txn.rollback().await?;
             return Ok(None);
-        }
+        };
         txn.commit().await?;
-        let user = self.expect_user(user_id, session.appid).await?;
+        let user = self.user_of(&identity).await?;
         Ok(Some(LoginRecord { user, new_user }))
     }
 }
