@@ -10,6 +10,7 @@ mod jwks;
 mod login;
 mod process;
 mod rate_limits;
+mod readiness;
 mod replay;
 mod sandbox;
 mod server_apis;
