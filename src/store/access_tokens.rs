@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr,
 };
 
-use super::{Store, StoreError, is_unique_violation};
+use super::{UniqueRow, Store, StoreError, is_unique_violation};
 use crate::{crypto::Sealed, domain::AppId, wechat::AccessToken};
 
 fn seal_context(appid: &AppId) -> Vec<u8> {
@@ -28,7 +28,7 @@ impl Store {
         appid: &AppId,
     ) -> Result<Option<StoredAccessToken>, StoreError> {
         let Some(row) = wechat_access_token::Entity::find_by_id(appid.as_str().to_owned())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
         else {
             return Ok(None);
@@ -69,7 +69,7 @@ impl Store {
             lease_until: Set(None),
             updated_at: Set(now),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&self.writer)
         .await;
         match created {
             Ok(_) => {}
@@ -86,7 +86,7 @@ impl Store {
                     .is_null()
                     .or(wechat_access_token::Column::LeaseUntil.lt(now)),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(taken.rows_affected == 1)
     }
@@ -123,7 +123,7 @@ impl Store {
                 Expr::value(Utc::now()),
             )
             .filter(wechat_access_token::Column::Appid.eq(appid.as_str()))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }
@@ -136,7 +136,7 @@ impl Store {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .filter(wechat_access_token::Column::Appid.eq(appid.as_str()))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }

@@ -8,7 +8,7 @@ use entity::login_code;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use sha2::{Digest, Sha256};
 
-use super::{Store, StoreError, is_unique_violation};
+use super::{UniqueRow, Store, StoreError, is_unique_violation};
 use crate::domain::{AppId, JsCode, UserId};
 
 /// The state of a code when we tried to claim it.
@@ -51,7 +51,7 @@ impl Store {
                 claimed_at: Set(Utc::now()),
                 completed_at: Set(None),
             })
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.writer)
             .await;
             match inserted {
                 Ok(_) => return Ok(CodeClaim::Claimed),
@@ -59,7 +59,7 @@ impl Store {
                 Err(error) => return Err(error.into()),
             }
             let Some(existing) = login_code::Entity::find_by_id(hash.clone())
-                .one(&self.db)
+                .unique(&self.db)
                 .await?
             else {
                 continue;
@@ -91,7 +91,7 @@ impl Store {
             .col_expr(login_code::Column::UserId, Expr::value(user_id.as_uuid()))
             .col_expr(login_code::Column::CompletedAt, Expr::value(Utc::now()))
             .filter(login_code::Column::CodeHash.eq(code_hash(appid, code)))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }
@@ -107,7 +107,7 @@ impl Store {
             Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
         let result = login_code::Entity::delete_many()
             .filter(login_code::Column::ClaimedAt.lt(cutoff))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(result.rows_affected)
     }
@@ -122,7 +122,7 @@ impl Store {
         if let Some(claimed_at) = claimed_at {
             delete = delete.filter(login_code::Column::ClaimedAt.eq(claimed_at));
         }
-        delete.exec(&self.db).await?;
+        delete.exec(&self.writer).await?;
         Ok(())
     }
 }

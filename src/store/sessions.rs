@@ -4,18 +4,18 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::{refresh_token, session, user, wechat_identity};
+use entity::{refresh_token, session, user};
 use rand::RngCore;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
-    sea_query::{Expr, Query},
+    sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Store, StoreError, UserRecord};
-use crate::domain::{AppId, OpenId, SessionId, UnionId, UserId};
+use super::{Store, StoreError, UniqueRow, UserRecord, users::user_view};
+use crate::domain::{AppId, SessionId, UserId};
 
 /// 256 bits: guessing one is not a strategy.
 const REFRESH_TOKEN_BYTES: usize = 32;
@@ -55,7 +55,7 @@ impl Store {
     ) -> Result<(SessionId, IssuedRefreshToken), StoreError> {
         let session_id = SessionId::generate();
         // One transaction: one commit (on SQLite, one trip through the single writer).
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin().await?;
         session::Entity::insert(session::ActiveModel {
             id: Set(session_id.as_uuid()),
             user_id: Set(user_id.as_uuid()),
@@ -77,51 +77,16 @@ impl Store {
         user_id: UserId,
         appid: &AppId,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let query = Query::select()
-            .columns([
-                (user::Entity, user::Column::Unionid),
-                (user::Entity, user::Column::PhoneNumber),
-                (user::Entity, user::Column::Nickname),
-                (user::Entity, user::Column::AvatarUrl),
-            ])
-            .column((wechat_identity::Entity, wechat_identity::Column::Openid))
-            .from(session::Entity)
+        let query = user_view(appid)
             .inner_join(
-                user::Entity,
-                Expr::col((user::Entity, user::Column::Id))
-                    .equals((session::Entity, session::Column::UserId)),
-            )
-            .inner_join(
-                wechat_identity::Entity,
-                Expr::col((wechat_identity::Entity, wechat_identity::Column::UserId))
-                    .equals((user::Entity, user::Column::Id))
-                    .and(
-                        Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid))
-                            .eq(appid.as_str()),
-                    ),
+                session::Entity,
+                Expr::col((session::Entity, session::Column::UserId)).equals((user::Entity, user::Column::Id)),
             )
             .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id.as_uuid()))
             .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id.as_uuid()))
             .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
             .to_owned();
-        let Some(row) = self.db.query_one(&query).await? else {
-            return Ok(None);
-        };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
-        Ok(Some(UserRecord {
-            id: user_id,
-            openid: OpenId::parse(&row.try_get::<String>("", "openid")?)
-                .map_err(|_| corrupt("openid"))?,
-            unionid: row
-                .try_get::<Option<String>>("", "unionid")?
-                .as_deref()
-                .map(UnionId::parse)
-                .transpose()
-                .map_err(|_| corrupt("unionid"))?,
-            phone_number: row.try_get("", "phone_number")?,
-            nickname: row.try_get("", "nickname")?,
-            avatar_url: row.try_get("", "avatar_url")?,
-        }))
+        self.query_user(&query).await
     }
 
     pub async fn revoke_session(&self, session_id: SessionId) -> Result<(), StoreError> {
@@ -129,7 +94,7 @@ impl Store {
             .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
             .filter(session::Column::Id.eq(session_id.as_uuid()))
             .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }
@@ -143,13 +108,13 @@ impl Store {
     ) -> Result<RefreshOutcome, StoreError> {
         let Some(token) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(hash_token(presented)))
-            .one(&self.db)
+            .unique(&self.db)
             .await?
         else {
             return Ok(RefreshOutcome::Invalid);
         };
         let Some(session) = session::Entity::find_by_id(token.session_id)
-            .one(&self.db)
+            .unique(&self.db)
             .await?
         else {
             return Ok(RefreshOutcome::Invalid);
@@ -171,13 +136,13 @@ impl Store {
             .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
             .filter(refresh_token::Column::Id.eq(token.id))
             .filter(refresh_token::Column::UsedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         if claimed.rows_affected != 1 {
             self.revoke_session(session_id).await?;
             return Ok(RefreshOutcome::Reused(session_id));
         }
-        let refresh_token = issue_refresh_token(&self.db, session_id, refresh_ttl).await?;
+        let refresh_token = issue_refresh_token(&self.writer, session_id, refresh_ttl).await?;
         Ok(RefreshOutcome::Rotated {
             user_id: session.user_id.into(),
             session_id,

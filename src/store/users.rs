@@ -9,11 +9,12 @@ use entity::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
-    QuerySelect, TransactionTrait, sea_query::Expr,
+    QuerySelect, TransactionTrait,
+    sea_query::{Expr, Query, SelectStatement},
 };
 use uuid::Uuid;
 
-use super::{Store, StoreError, is_unique_violation};
+use super::{UniqueRow, Store, StoreError, is_unique_violation};
 use crate::{
     crypto::Sealed,
     domain::{AppId, OpenId, SessionKey, UnionId, UserId},
@@ -73,9 +74,14 @@ impl Store {
     pub async fn record_login(&self, session: &NewSession<'_>) -> Result<LoginRecord, StoreError> {
         // A lost race to create the identity means it exists now: the next round updates it.
         for _ in 0..3 {
-            if let Some(identity) = self.find_identity(session.appid, session.openid).await? {
-                self.replace_session_key(&identity, session).await?;
-                let user = self.user_of(&identity).await?;
+            if self.replace_session_key(session).await? {
+                let mut user = self.user_by_openid(session.appid, session.openid).await?;
+                if let Some(unionid) = session.unionid
+                    && user.unionid.is_none()
+                {
+                    attach_unionid(&self.writer, user.id, unionid).await?;
+                    user = self.user_by_openid(session.appid, session.openid).await?;
+                }
                 return Ok(LoginRecord {
                     user,
                     new_user: false,
@@ -94,13 +100,44 @@ impl Store {
         id: UserId,
         appid: &AppId,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let Some(identity) = self.identity_of(id, appid).await? else {
+        let query = user_view(appid)
+            .and_where(Expr::col((user::Entity, user::Column::Id)).eq(id.as_uuid()))
+            .to_owned();
+        self.query_user(&query).await
+    }
+
+    async fn user_by_openid(&self, appid: &AppId, openid: &OpenId) -> Result<UserRecord, StoreError> {
+        let query = user_view(appid)
+            .and_where(
+                Expr::col((wechat_identity::Entity, wechat_identity::Column::Openid))
+                    .eq(openid.as_str()),
+            )
+            .to_owned();
+        self.query_user(&query)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("identity without a user".to_owned()))
+    }
+
+    /// Runs a [`user_view`] query.
+    pub(super) async fn query_user(&self, query: &SelectStatement) -> Result<Option<UserRecord>, StoreError> {
+        let Some(row) = self.db.query_one(query).await? else {
             return Ok(None);
         };
-        let Some(user) = user::Entity::find_by_id(id.as_uuid()).one(&self.db).await? else {
-            return Ok(None);
-        };
-        Ok(Some(to_record(user, &identity)?))
+        let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
+        Ok(Some(UserRecord {
+            id: row.try_get::<Uuid>("", "id")?.into(),
+            openid: OpenId::parse(&row.try_get::<String>("", "openid")?)
+                .map_err(|_| corrupt("openid"))?,
+            unionid: row
+                .try_get::<Option<String>>("", "unionid")?
+                .as_deref()
+                .map(UnionId::parse)
+                .transpose()
+                .map_err(|_| corrupt("unionid"))?,
+            phone_number: row.try_get("", "phone_number")?,
+            nickname: row.try_get("", "nickname")?,
+            avatar_url: row.try_get("", "avatar_url")?,
+        }))
     }
 
     pub async fn session_keys(
@@ -145,7 +182,7 @@ impl Store {
             .col_expr(user::Column::PhoneNumber, Expr::value(phone_number))
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(id.as_uuid()))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }
@@ -164,9 +201,9 @@ impl Store {
         if let Some(avatar_url) = &profile.avatar_url {
             update = update.col_expr(user::Column::AvatarUrl, Expr::value(avatar_url.as_str()));
         }
-        update.exec(&self.db).await?;
+        update.exec(&self.writer).await?;
         if let Some(unionid) = &profile.unionid {
-            attach_unionid(&self.db, id, unionid).await?;
+            attach_unionid(&self.writer, id, unionid).await?;
         }
         Ok(())
     }
@@ -227,7 +264,7 @@ impl Store {
                     )
                     .filter(wechat_identity::Column::Id.eq(identity.id))
                     .filter(wechat_identity::Column::SessionKey.eq(identity.session_key.0.as_str()))
-                    .exec(&self.db)
+                    .exec(&self.writer)
                     .await?;
                 resealed += 1;
             }
@@ -265,17 +302,6 @@ impl Store {
         )
     }
 
-    async fn find_identity(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-    ) -> Result<Option<wechat_identity::Model>, StoreError> {
-        Ok(wechat_identity::Entity::find()
-            .filter(wechat_identity::Column::Appid.eq(appid.as_str()))
-            .filter(wechat_identity::Column::Openid.eq(openid.as_str()))
-            .one(&self.db)
-            .await?)
-    }
 
     async fn identity_of(
         &self,
@@ -285,24 +311,14 @@ impl Store {
         Ok(wechat_identity::Entity::find()
             .filter(wechat_identity::Column::UserId.eq(id.as_uuid()))
             .filter(wechat_identity::Column::Appid.eq(appid.as_str()))
-            .one(&self.db)
+            .unique(&self.db)
             .await?)
     }
 
-    /// The user an identity belongs to, seen through that identity.
-    async fn user_of(&self, identity: &wechat_identity::Model) -> Result<UserRecord, StoreError> {
-        let user = user::Entity::find_by_id(identity.user_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("identity without a user".to_owned()))?;
-        to_record(user, identity)
-    }
 
-    async fn replace_session_key(
-        &self,
-        identity: &wechat_identity::Model,
-        session: &NewSession<'_>,
-    ) -> Result<(), StoreError> {
+    /// Stores a new session_key on an existing identity, keeping the replaced one for the
+    /// grace period. `false` when the identity does not exist yet.
+    async fn replace_session_key(&self, session: &NewSession<'_>) -> Result<bool, StoreError> {
         let now = Utc::now();
         let sealed = self.seal_session_key(session);
         // The previous-key columns come first: MySQL applies SET assignments left to right,
@@ -316,31 +332,17 @@ impl Store {
                 wechat_identity::Column::PreviousSessionKeyKid,
                 Expr::col(wechat_identity::Column::SessionKeyKid),
             )
-            .col_expr(
-                wechat_identity::Column::SessionKey,
-                Expr::value(sealed.value),
-            )
-            .col_expr(
-                wechat_identity::Column::SessionKeyKid,
-                Expr::value(sealed.key_id),
-            )
-            .col_expr(
-                wechat_identity::Column::SessionKeyUpdatedAt,
-                Expr::value(now),
-            )
+            .col_expr(wechat_identity::Column::SessionKey, Expr::value(sealed.value))
+            .col_expr(wechat_identity::Column::SessionKeyKid, Expr::value(sealed.key_id))
+            .col_expr(wechat_identity::Column::SessionKeyUpdatedAt, Expr::value(now))
             .col_expr(wechat_identity::Column::UpdatedAt, Expr::value(now))
-            .filter(wechat_identity::Column::Id.eq(identity.id));
+            .filter(wechat_identity::Column::Appid.eq(session.appid.as_str()))
+            .filter(wechat_identity::Column::Openid.eq(session.openid.as_str()));
         if let Some(unionid) = session.unionid {
-            update = update.col_expr(
-                wechat_identity::Column::Unionid,
-                Expr::value(unionid.as_str()),
-            );
+            update = update.col_expr(wechat_identity::Column::Unionid, Expr::value(unionid.as_str()));
         }
-        update.exec(&self.db).await?;
-        if let Some(unionid) = session.unionid {
-            attach_unionid(&self.db, identity.user_id.into(), unionid).await?;
-        }
-        Ok(())
+        // The key always changes, so a matching row always counts as affected (MySQL too).
+        Ok(update.exec(&self.writer).await?.rows_affected > 0)
     }
 
     /// Creates the identity (and, unless its unionid already names one, the user) in one
@@ -351,7 +353,7 @@ impl Store {
     ) -> Result<Option<LoginRecord>, StoreError> {
         let now = Utc::now();
         let sealed = self.seal_session_key(session);
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin().await?;
         let (user_id, new_user) = match session.unionid {
             Some(unionid) => user_for_unionid(&txn, unionid, now).await?,
             None => (insert_user(&txn, None, now).await?, true),
@@ -382,16 +384,38 @@ impl Store {
         let winner = wechat_identity::Entity::find()
             .filter(wechat_identity::Column::Appid.eq(session.appid.as_str()))
             .filter(wechat_identity::Column::Openid.eq(session.openid.as_str()))
-            .one(&txn)
+            .unique(&txn)
             .await?;
-        let Some(identity) = winner.filter(|w| w.id == identity_id) else {
+        if winner.is_none_or(|w| w.id != identity_id) {
             txn.rollback().await?;
             return Ok(None);
-        };
+        }
         txn.commit().await?;
-        let user = self.user_of(&identity).await?;
+        let user = self.user_by_openid(session.appid, session.openid).await?;
         Ok(Some(LoginRecord { user, new_user }))
     }
+}
+
+/// Users as one app sees them: the user's columns and the openid of their identity in
+/// `appid`. Callers add the condition that picks the user.
+pub(super) fn user_view(appid: &AppId) -> SelectStatement {
+    Query::select()
+        .columns([
+            (user::Entity, user::Column::Id),
+            (user::Entity, user::Column::Unionid),
+            (user::Entity, user::Column::PhoneNumber),
+            (user::Entity, user::Column::Nickname),
+            (user::Entity, user::Column::AvatarUrl),
+        ])
+        .column((wechat_identity::Entity, wechat_identity::Column::Openid))
+        .from(user::Entity)
+        .inner_join(
+            wechat_identity::Entity,
+            Expr::col((wechat_identity::Entity, wechat_identity::Column::UserId))
+                .equals((user::Entity, user::Column::Id))
+                .and(Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid)).eq(appid.as_str())),
+        )
+        .to_owned()
 }
 
 fn new_user_row(id: UserId, unionid: Option<&UnionId>, now: DateTime<Utc>) -> user::ActiveModel {
@@ -427,7 +451,7 @@ async fn user_for_unionid(
     let existing = || async {
         user::Entity::find()
             .filter(user::Column::Unionid.eq(unionid.as_str()))
-            .one(db)
+            .unique(db)
             .await
     };
     if let Some(user) = existing().await? {
@@ -471,21 +495,3 @@ fn parse_openid(raw: &str) -> Result<OpenId, StoreError> {
     OpenId::parse(raw).map_err(|_| StoreError::Corrupt("stored openid".to_owned()))
 }
 
-fn to_record(
-    user: user::Model,
-    identity: &wechat_identity::Model,
-) -> Result<UserRecord, StoreError> {
-    Ok(UserRecord {
-        id: user.id.into(),
-        openid: parse_openid(&identity.openid)?,
-        unionid: user
-            .unionid
-            .as_deref()
-            .map(UnionId::parse)
-            .transpose()
-            .map_err(|_| StoreError::Corrupt("stored unionid".to_owned()))?,
-        phone_number: user.phone_number,
-        nickname: user.nickname,
-        avatar_url: user.avatar_url,
-    })
-}
