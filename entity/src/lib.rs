@@ -1,7 +1,7 @@
 //! Database models, one module per table. Only `store` in the service uses them.
 
 pub mod login_code;
-pub mod refresh_token;
+pub mod retired_refresh_token;
 pub mod session;
 pub mod user;
 pub mod wechat_access_token;

@@ -1,4 +1,5 @@
-//! One signed-in device: refresh tokens rotate within it, logout revokes it.
+//! One signed-in device: its current refresh token (by hash) rotates within it, logout
+//! revokes it.
 
 use sea_orm::entity::prelude::*;
 
@@ -11,10 +12,14 @@ pub struct Model {
     pub user_id: Uuid,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// SHA-256 of the one refresh token that is valid for this session now.
+    #[sea_orm(unique)]
+    pub refresh_token_hash: String,
+    pub refresh_expires_at: DateTimeUtc,
     #[sea_orm(belongs_to, from = "user_id", to = "id", on_delete = "Cascade")]
     pub user: HasOne<super::user::Entity>,
     #[sea_orm(has_many)]
-    pub refresh_tokens: HasMany<super::refresh_token::Entity>,
+    pub retired_refresh_tokens: HasMany<super::retired_refresh_token::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -17,6 +17,8 @@ impl MigrationTrait for Migration {
                     .col(uuid(Sessions::UserId))
                     .col(timestamp_with_time_zone(Sessions::CreatedAt))
                     .col(timestamp_with_time_zone_null(Sessions::RevokedAt))
+                    .col(string_len_uniq(Sessions::RefreshTokenHash, 64))
+                    .col(timestamp_with_time_zone(Sessions::RefreshExpiresAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_sessions_user")
@@ -39,30 +41,18 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
-                    .table(RefreshTokens::Table)
+                    .table(RetiredRefreshTokens::Table)
                     .if_not_exists()
-                    .col(uuid(RefreshTokens::Id).primary_key())
-                    .col(uuid(RefreshTokens::SessionId))
-                    .col(string_len_uniq(RefreshTokens::TokenHash, 64))
-                    .col(timestamp_with_time_zone(RefreshTokens::IssuedAt))
-                    .col(timestamp_with_time_zone(RefreshTokens::ExpiresAt))
-                    .col(timestamp_with_time_zone_null(RefreshTokens::UsedAt))
+                    .col(string_len(RetiredRefreshTokens::TokenHash, 64).primary_key())
+                    .col(uuid(RetiredRefreshTokens::SessionId))
+                    .col(timestamp_with_time_zone(RetiredRefreshTokens::RetiredAt))
                     .foreign_key(
                         ForeignKey::create()
-                            .name("fk_refresh_tokens_session")
-                            .from(RefreshTokens::Table, RefreshTokens::SessionId)
+                            .name("fk_retired_refresh_tokens_session")
+                            .from(RetiredRefreshTokens::Table, RetiredRefreshTokens::SessionId)
                             .to(Sessions::Table, Sessions::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_refresh_tokens_session_id")
-                    .table(RefreshTokens::Table)
-                    .col(RefreshTokens::SessionId)
                     .to_owned(),
             )
             .await?;
@@ -92,7 +82,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             LoginCodes::Table.into_iden(),
-            RefreshTokens::Table.into_iden(),
+            RetiredRefreshTokens::Table.into_iden(),
             Sessions::Table.into_iden(),
         ] {
             manager
@@ -110,17 +100,16 @@ enum Sessions {
     UserId,
     CreatedAt,
     RevokedAt,
+    RefreshTokenHash,
+    RefreshExpiresAt,
 }
 
 #[derive(DeriveIden)]
-enum RefreshTokens {
+enum RetiredRefreshTokens {
     Table,
-    Id,
-    SessionId,
     TokenHash,
-    IssuedAt,
-    ExpiresAt,
-    UsedAt,
+    SessionId,
+    RetiredAt,
 }
 
 #[derive(DeriveIden)]

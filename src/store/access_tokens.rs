@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr,
 };
 
-use super::{UniqueRow, Store, StoreError, is_unique_violation};
+use super::{Store, StoreError, UniqueRow, is_unique_violation};
 use crate::{crypto::Sealed, domain::AppId, wechat::AccessToken};
 
 fn seal_context(appid: &AppId) -> Vec<u8> {

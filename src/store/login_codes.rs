@@ -8,7 +8,7 @@ use entity::login_code;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use sha2::{Digest, Sha256};
 
-use super::{UniqueRow, Store, StoreError, is_unique_violation};
+use super::{Store, StoreError, UniqueRow, is_unique_violation};
 use crate::domain::{AppId, JsCode, UserId};
 
 /// The state of a code when we tried to claim it.

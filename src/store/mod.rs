@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 use crate::crypto::{SealError, Sealer};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
@@ -53,8 +54,17 @@ impl Store {
     pub async fn connect(url: &str, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
         create_sqlite_directory(url)?;
         let (db, writer) = if url.starts_with("sqlite:") {
-            let writer = Database::connect(connect_options(url, 1)).await?;
-            (Database::connect(connect_options(url, SQLITE_READERS)).await?, writer)
+            let mut writer = connect_options(url, 1);
+            // The writer never checkpoints: a checkpoint fsyncs, and on the one writer that
+            // stalls every queued write. `checkpoint` runs them from a reader instead.
+            writer.map_sqlx_sqlite_opts(|opts| {
+                sqlite_options(opts).pragma("wal_autocheckpoint", "0")
+            });
+            let writer = Database::connect(writer).await?;
+            (
+                Database::connect(connect_options(url, SQLITE_READERS)).await?,
+                writer,
+            )
         } else {
             let db = Database::connect(connect_options(url, POOL_SIZE)).await?;
             (db.clone(), db)
@@ -86,19 +96,32 @@ fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
         // sqlx pings a pooled connection before handing it out by default: one extra
         // round trip per statement. A dead connection surfaces as a query error anyway.
         .test_before_acquire(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            // WAL lets readers run beside the writer; the busy timeout covers other
-            // processes (a second instance) writing to the same file.
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
+        .map_sqlx_sqlite_opts(sqlite_options);
     options
 }
 
+fn sqlite_options(opts: SqliteConnectOptions) -> SqliteConnectOptions {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    // WAL lets readers run beside the writer; the busy timeout covers other processes
+    // (a second instance) writing to the same file.
+    opts.journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+}
+
 impl Store {
+    /// Moves committed pages from SQLite's write-ahead log into the database without
+    /// blocking writers (a passive checkpoint). A no-op on database servers.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+            self.db
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }

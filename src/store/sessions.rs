@@ -1,20 +1,18 @@
-//! Sessions and their rotating refresh tokens, stored only as SHA-256 hashes.
+//! Sessions and their rotating refresh tokens, stored only as SHA-256 hashes: the session
+//! row holds its one current token; retired ones are kept to recognise reuse.
 
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::{refresh_token, session, user};
+use entity::{retired_refresh_token, session, user};
 use rand::RngCore;
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
-use super::{Store, StoreError, UniqueRow, UserRecord, users::user_view};
+use super::{Store, StoreError, UniqueRow, UserRecord, is_unique_violation, users::user_view};
 use crate::domain::{AppId, SessionId, UserId};
 
 /// 256 bits: guessing one is not a strategy.
@@ -39,6 +37,15 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
+/// A new random refresh token and the hash that is stored for it.
+fn new_refresh_token() -> (String, String) {
+    let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
 fn hash_token(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -47,26 +54,32 @@ fn hash_token(token: &str) -> String {
 }
 
 impl Store {
-    /// Starts a session for a user and issues its first refresh token.
+    /// Starts a session for a user with its first refresh token: one insert.
     pub async fn start_session(
         &self,
         user_id: UserId,
         refresh_ttl: Duration,
     ) -> Result<(SessionId, IssuedRefreshToken), StoreError> {
         let session_id = SessionId::generate();
-        // One transaction: one commit (on SQLite, one trip through the single writer).
-        let txn = self.writer.begin().await?;
+        let (token, hash) = new_refresh_token();
+        let now = Utc::now();
         session::Entity::insert(session::ActiveModel {
             id: Set(session_id.as_uuid()),
             user_id: Set(user_id.as_uuid()),
-            created_at: Set(Utc::now()),
+            created_at: Set(now),
             revoked_at: Set(None),
+            refresh_token_hash: Set(hash),
+            refresh_expires_at: Set(expiry(now, refresh_ttl)),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&self.writer)
         .await?;
-        let refresh_token = issue_refresh_token(&txn, session_id, refresh_ttl).await?;
-        txn.commit().await?;
-        Ok((session_id, refresh_token))
+        Ok((
+            session_id,
+            IssuedRefreshToken {
+                token,
+                expires_in: refresh_ttl.as_secs(),
+            },
+        ))
     }
 
     /// The user behind an active session, as `appid` sees them, in one query: what every
@@ -80,7 +93,8 @@ impl Store {
         let query = user_view(appid)
             .inner_join(
                 session::Entity,
-                Expr::col((session::Entity, session::Column::UserId)).equals((user::Entity, user::Column::Id)),
+                Expr::col((session::Entity, session::Column::UserId))
+                    .equals((user::Entity, user::Column::Id)),
             )
             .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id.as_uuid()))
             .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id.as_uuid()))
@@ -106,74 +120,76 @@ impl Store {
         presented: &str,
         refresh_ttl: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
-        let Some(token) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(hash_token(presented)))
+        let presented_hash = hash_token(presented);
+        let Some(session) = session::Entity::find()
+            .filter(session::Column::RefreshTokenHash.eq(presented_hash.as_str()))
             .unique(&self.db)
             .await?
         else {
-            return Ok(RefreshOutcome::Invalid);
-        };
-        let Some(session) = session::Entity::find_by_id(token.session_id)
-            .unique(&self.db)
-            .await?
-        else {
-            return Ok(RefreshOutcome::Invalid);
+            return self.check_retired(&presented_hash).await;
         };
         let session_id = SessionId::from(session.id);
-        if session.revoked_at.is_some() {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        if token.used_at.is_some() {
-            self.revoke_session(session_id).await?;
-            return Ok(RefreshOutcome::Reused(session_id));
-        }
         let now = Utc::now();
-        if token.expires_at <= now {
+        if session.revoked_at.is_some() || session.refresh_expires_at <= now {
             return Ok(RefreshOutcome::Invalid);
         }
-        // The conditional update is the arbiter: only one request can flip used_at.
-        let claimed = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
-            .filter(refresh_token::Column::Id.eq(token.id))
-            .filter(refresh_token::Column::UsedAt.is_null())
+        // Retiring the presented token first makes its primary key the arbiter: of two
+        // requests racing with it exactly one inserts, and from that moment on any further
+        // presentation of it is recognised as reuse.
+        let retired = retired_refresh_token::Entity::insert(retired_refresh_token::ActiveModel {
+            token_hash: Set(presented_hash.clone()),
+            session_id: Set(session.id),
+            retired_at: Set(now),
+        })
+        .exec_without_returning(&self.writer)
+        .await;
+        match retired {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                self.revoke_session(session_id).await?;
+                return Ok(RefreshOutcome::Reused(session_id));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let (token, hash) = new_refresh_token();
+        let rotated = session::Entity::update_many()
+            .col_expr(session::Column::RefreshTokenHash, Expr::value(hash))
+            .col_expr(
+                session::Column::RefreshExpiresAt,
+                Expr::value(expiry(now, refresh_ttl)),
+            )
+            .filter(session::Column::Id.eq(session.id))
+            .filter(session::Column::RefreshTokenHash.eq(presented_hash.as_str()))
             .exec(&self.writer)
             .await?;
-        if claimed.rows_affected != 1 {
+        if rotated.rows_affected != 1 {
+            // Only the request that retired the token moves the session on; this cannot
+            // happen, but if it did the session's token state would be unknown.
             self.revoke_session(session_id).await?;
             return Ok(RefreshOutcome::Reused(session_id));
         }
-        let refresh_token = issue_refresh_token(&self.writer, session_id, refresh_ttl).await?;
         Ok(RefreshOutcome::Rotated {
             user_id: session.user_id.into(),
             session_id,
-            refresh_token,
+            refresh_token: IssuedRefreshToken {
+                token,
+                expires_in: refresh_ttl.as_secs(),
+            },
         })
     }
-}
 
-async fn issue_refresh_token(
-    db: &impl ConnectionTrait,
-    session_id: SessionId,
-    ttl: Duration,
-) -> Result<IssuedRefreshToken, StoreError> {
-    let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let now = Utc::now();
-    refresh_token::Entity::insert(refresh_token::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        session_id: Set(session_id.as_uuid()),
-        token_hash: Set(hash_token(&token)),
-        issued_at: Set(now),
-        expires_at: Set(expiry(now, ttl)),
-        used_at: Set(None),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(IssuedRefreshToken {
-        token,
-        expires_in: ttl.as_secs(),
-    })
+    /// A token that is no session's current one: a retired token means reuse.
+    async fn check_retired(&self, presented_hash: &str) -> Result<RefreshOutcome, StoreError> {
+        let Some(retired) = retired_refresh_token::Entity::find_by_id(presented_hash.to_owned())
+            .unique(&self.db)
+            .await?
+        else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let session_id = SessionId::from(retired.session_id);
+        self.revoke_session(session_id).await?;
+        Ok(RefreshOutcome::Reused(session_id))
+    }
 }
 
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {

@@ -8,13 +8,14 @@ use entity::{
     wechat_identity::{self, StoredSessionKey},
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
     sea_query::{Expr, Query, SelectStatement},
 };
 use uuid::Uuid;
 
-use super::{UniqueRow, Store, StoreError, is_unique_violation};
+use super::{Store, StoreError, UniqueRow, is_unique_violation};
 use crate::{
     crypto::Sealed,
     domain::{AppId, OpenId, SessionKey, UnionId, UserId},
@@ -106,7 +107,11 @@ impl Store {
         self.query_user(&query).await
     }
 
-    async fn user_by_openid(&self, appid: &AppId, openid: &OpenId) -> Result<UserRecord, StoreError> {
+    async fn user_by_openid(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> Result<UserRecord, StoreError> {
         let query = user_view(appid)
             .and_where(
                 Expr::col((wechat_identity::Entity, wechat_identity::Column::Openid))
@@ -119,7 +124,10 @@ impl Store {
     }
 
     /// Runs a [`user_view`] query.
-    pub(super) async fn query_user(&self, query: &SelectStatement) -> Result<Option<UserRecord>, StoreError> {
+    pub(super) async fn query_user(
+        &self,
+        query: &SelectStatement,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let Some(row) = self.db.query_one(query).await? else {
             return Ok(None);
         };
@@ -302,7 +310,6 @@ impl Store {
         )
     }
 
-
     async fn identity_of(
         &self,
         id: UserId,
@@ -314,7 +321,6 @@ impl Store {
             .unique(&self.db)
             .await?)
     }
-
 
     /// Stores a new session_key on an existing identity, keeping the replaced one for the
     /// grace period. `false` when the identity does not exist yet.
@@ -332,14 +338,26 @@ impl Store {
                 wechat_identity::Column::PreviousSessionKeyKid,
                 Expr::col(wechat_identity::Column::SessionKeyKid),
             )
-            .col_expr(wechat_identity::Column::SessionKey, Expr::value(sealed.value))
-            .col_expr(wechat_identity::Column::SessionKeyKid, Expr::value(sealed.key_id))
-            .col_expr(wechat_identity::Column::SessionKeyUpdatedAt, Expr::value(now))
+            .col_expr(
+                wechat_identity::Column::SessionKey,
+                Expr::value(sealed.value),
+            )
+            .col_expr(
+                wechat_identity::Column::SessionKeyKid,
+                Expr::value(sealed.key_id),
+            )
+            .col_expr(
+                wechat_identity::Column::SessionKeyUpdatedAt,
+                Expr::value(now),
+            )
             .col_expr(wechat_identity::Column::UpdatedAt, Expr::value(now))
             .filter(wechat_identity::Column::Appid.eq(session.appid.as_str()))
             .filter(wechat_identity::Column::Openid.eq(session.openid.as_str()));
         if let Some(unionid) = session.unionid {
-            update = update.col_expr(wechat_identity::Column::Unionid, Expr::value(unionid.as_str()));
+            update = update.col_expr(
+                wechat_identity::Column::Unionid,
+                Expr::value(unionid.as_str()),
+            );
         }
         // The key always changes, so a matching row always counts as affected (MySQL too).
         Ok(update.exec(&self.writer).await?.rows_affected > 0)
@@ -413,7 +431,10 @@ pub(super) fn user_view(appid: &AppId) -> SelectStatement {
             wechat_identity::Entity,
             Expr::col((wechat_identity::Entity, wechat_identity::Column::UserId))
                 .equals((user::Entity, user::Column::Id))
-                .and(Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid)).eq(appid.as_str())),
+                .and(
+                    Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid))
+                        .eq(appid.as_str()),
+                ),
         )
         .to_owned()
 }
@@ -494,4 +515,3 @@ async fn attach_unionid(
 fn parse_openid(raw: &str) -> Result<OpenId, StoreError> {
     OpenId::parse(raw).map_err(|_| StoreError::Corrupt("stored openid".to_owned()))
 }
-

@@ -544,7 +544,7 @@ pub async fn dump_database(url: &str) -> String {
         "users",
         "wechat_identities",
         "sessions",
-        "refresh_tokens",
+        "retired_refresh_tokens",
         "login_codes",
         "wechat_access_tokens",
     ] {

@@ -194,8 +194,8 @@ async fn an_expired_refresh_token_is_an_invalid_grant() {
         .execute_raw(sea_orm::Statement::from_sql_and_values(
             database.get_database_backend(),
             match database.get_database_backend() {
-                sea_orm::DatabaseBackend::Postgres => "UPDATE refresh_tokens SET expires_at = $1",
-                _ => "UPDATE refresh_tokens SET expires_at = ?",
+                sea_orm::DatabaseBackend::Postgres => "UPDATE sessions SET refresh_expires_at = $1",
+                _ => "UPDATE sessions SET refresh_expires_at = ?",
             },
             [past.into()],
         ))
