@@ -147,26 +147,18 @@ impl Store {
 /// SQLite re-plans a statement whose LIMIT is a bound parameter on every run, defeating its
 /// statement cache (a fifth of the CPU of an authenticated request in the profile).
 trait UniqueRow<E: EntityTrait> {
-    fn unique<'a, C: ConnectionTrait + Sync>(
+    fn unique<C: ConnectionTrait + Sync>(
         self,
-        db: &'a C,
-    ) -> impl Future<Output = Result<Option<E::Model>, DbErr>> + Send + 'a
-    where
-        Self: 'a;
+        db: &C,
+    ) -> impl Future<Output = Result<Option<E::Model>, DbErr>> + Send;
 }
 
 impl<E: EntityTrait> UniqueRow<E> for Select<E>
 where
     E::Model: Send + Sync,
 {
-    fn unique<'a, C: ConnectionTrait + Sync>(
-        self,
-        db: &'a C,
-    ) -> impl Future<Output = Result<Option<E::Model>, DbErr>> + Send + 'a
-    where
-        Self: 'a,
-    {
-        async move { Ok(self.all(db).await?.into_iter().next()) }
+    async fn unique<C: ConnectionTrait + Sync>(self, db: &C) -> Result<Option<E::Model>, DbErr> {
+        Ok(self.all(db).await?.into_iter().next())
     }
 }
 
