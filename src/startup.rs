@@ -79,7 +79,6 @@ impl Application {
         };
         let wechat = WeChatClient::new(&settings.wechat, api_base)?;
         spawn_login_code_purge(store.clone(), settings.sessions.login_replay_window);
-        spawn_checkpoints(store.clone());
         let principals = Arc::new(PrincipalCache::new(settings.sessions.principal_cache_ttl));
         let context = Arc::new(AppContext {
             auth: AuthService::new(
@@ -167,20 +166,6 @@ impl Application {
             )
             .await
     }
-}
-
-/// SQLite's writer does not checkpoint its write-ahead log (see `Store::connect`); this
-/// does, often enough that the log stays small.
-fn spawn_checkpoints(store: Store) {
-    tokio::spawn(async move {
-        let mut every_second = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            every_second.tick().await;
-            if let Err(error) = store.checkpoint().await {
-                tracing::warn!(%error, "WAL checkpoint failed");
-            }
-        }
-    });
 }
 
 /// Replayable codes are only interesting within their window; WeChat's codes die after

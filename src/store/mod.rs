@@ -54,13 +54,7 @@ impl Store {
     pub async fn connect(url: &str, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
         create_sqlite_directory(url)?;
         let (db, writer) = if url.starts_with("sqlite:") {
-            let mut writer = connect_options(url, 1);
-            // The writer never checkpoints: a checkpoint fsyncs, and on the one writer that
-            // stalls every queued write. `checkpoint` runs them from a reader instead.
-            writer.map_sqlx_sqlite_opts(|opts| {
-                sqlite_options(opts).pragma("wal_autocheckpoint", "0")
-            });
-            let writer = Database::connect(writer).await?;
+            let writer = Database::connect(connect_options(url, 1)).await?;
             (
                 Database::connect(connect_options(url, SQLITE_READERS)).await?,
                 writer,
@@ -111,17 +105,6 @@ fn sqlite_options(opts: SqliteConnectOptions) -> SqliteConnectOptions {
 }
 
 impl Store {
-    /// Moves committed pages from SQLite's write-ahead log into the database without
-    /// blocking writers (a passive checkpoint). A no-op on database servers.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
-            self.db
-                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-                .await?;
-        }
-        Ok(())
-    }
-
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }

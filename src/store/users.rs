@@ -128,7 +128,10 @@ impl Store {
         &self,
         query: &SelectStatement,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let Some(row) = self.db.query_one(query).await? else {
+        // query_all, not query_one: reading only the first row leaves SQLite's statement
+        // un-reset, which holds the connection's read snapshot open and stops checkpoints
+        // from ever emptying the write-ahead log. These queries match at most one row.
+        let Some(row) = self.db.query_all(query).await?.into_iter().next() else {
             return Ok(None);
         };
         let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
