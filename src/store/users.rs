@@ -128,9 +128,9 @@ impl Store {
         &self,
         query: &SelectStatement,
     ) -> Result<Option<UserRecord>, StoreError> {
-        // query_all, not query_one: reading only the first row leaves SQLite's statement
-        // un-reset, which holds the connection's read snapshot open and stops checkpoints
-        // from ever emptying the write-ahead log. These queries match at most one row.
+        // query_all, not query_one: it steps the statement to completion, so on SQLite the
+        // connection's read transaction ends with it instead of lingering until the cached
+        // statement is next reset. These queries match at most one row.
         let Some(row) = self.db.query_all(query).await?.into_iter().next() else {
             return Ok(None);
         };
