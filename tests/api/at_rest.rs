@@ -1,9 +1,6 @@
 use sea_orm::{ConnectionTrait, Statement};
-use serde_json::json;
 
-use crate::helpers::{
-    APPID, TestDatabase, dump_database, seal_with, spawn_app, spawn_app_on, watermark,
-};
+use crate::helpers::{APPID, TestDatabase, dump_database, seal_with, spawn_app, spawn_app_on};
 
 #[tokio::test]
 async fn a_copy_of_the_database_reveals_no_session_key() {
@@ -84,7 +81,7 @@ async fn session_keys_stored_before_sealing_are_sealed_at_start_and_still_work()
     // it decrypts during the grace period after this login.
     let alice = app.login_ok("alice-1").await;
     let legacy = wechat_auth::domain::SessionKey::parse(legacy_key).unwrap();
-    let phone = json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": watermark(APPID)});
+    let phone = crate::helpers::phone_payload();
     let response = app
         .post_json(
             "/api/v1/wechat/phone-number",

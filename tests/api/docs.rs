@@ -25,15 +25,7 @@ async fn the_served_yaml_is_the_committed_openapi_yaml() {
 #[tokio::test]
 async fn the_json_spec_documents_every_operation_the_bearer_scheme_and_problems() {
     let app = spawn_app().await;
-    let spec: Value = app
-        .http
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/api/openapi.json").await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     for (path, method) in [
         ("/api/v1/auth/login", "post"),
@@ -68,15 +60,7 @@ async fn the_json_spec_documents_every_operation_the_bearer_scheme_and_problems(
 #[tokio::test]
 async fn the_sandbox_stays_out_of_the_spec_even_when_enabled() {
     let app = spawn_app_with(&[("WECHAT_SANDBOX", "true")]).await;
-    let spec: Value = app
-        .http
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/api/openapi.json").await;
     assert!(
         spec["paths"]
             .as_object()

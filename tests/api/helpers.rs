@@ -116,6 +116,18 @@ impl TestApp {
         request.send().await.expect("request reaches the service")
     }
 
+    /// GETs `path` and parses the JSON answer.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn login(&self, code: &str) -> reqwest::Response {
         self.post_json("/api/v1/auth/login", &json!({ "code": code }), None)
             .await
@@ -161,6 +173,16 @@ pub fn seal_with(key: &SessionKey, payload: &Value) -> Value {
 
 pub fn sealed_body(sealed: &EncryptedPayload) -> Value {
     json!({ "encrypted_data": sealed.encrypted_data_base64(), "iv": sealed.iv_base64() })
+}
+
+/// A getPhoneNumber payload as WeChat seals it for our app, stamped now.
+pub fn phone_payload() -> Value {
+    json!({
+        "phoneNumber": "13800138000",
+        "purePhoneNumber": "13800138000",
+        "countryCode": "86",
+        "watermark": watermark(APPID),
+    })
 }
 
 pub fn watermark(appid: &str) -> Value {

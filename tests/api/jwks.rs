@@ -20,14 +20,7 @@ fn header_of(token: &str) -> Value {
 }
 
 async fn jwks(app: &TestApp) -> JwkSet {
-    app.http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    serde_json::from_value(app.get_json("/.well-known/jwks.json").await).unwrap()
 }
 
 /// What a downstream service does: pick the key by `kid` from our JWKS and verify.
@@ -45,15 +38,7 @@ fn verify_with_jwks(set: &JwkSet, token: &str) -> Result<Value, jsonwebtoken::er
 #[tokio::test]
 async fn under_hs256_the_key_set_is_empty() {
     let app = spawn_app().await;
-    let body: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json("/.well-known/jwks.json").await;
     assert_eq!(body, serde_json::json!({"keys": []}));
 }
 

@@ -2,9 +2,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    APP_SECRET, APPID, assert_problem, openid_of, seal_with, spawn_app, watermark,
-};
+use crate::helpers::{APP_SECRET, assert_problem, openid_of, phone_payload, seal_with, spawn_app};
 
 #[tokio::test]
 async fn a_first_login_creates_the_user_and_answers_the_contract_shape() {
@@ -106,10 +104,6 @@ async fn data_sealed_with_the_key_just_replaced_still_decrypts_during_the_grace_
         .post_json(PHONE, &sealed_before, Some(&again.token))
         .await;
     assert_eq!(response.status().as_u16(), 200);
-}
-
-fn phone_payload() -> Value {
-    json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": watermark(APPID)})
 }
 
 const PHONE: &str = "/api/v1/wechat/phone-number";

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     APP_SECRET, APPID, FakeWeChat, JWT_SECRET, Reply, TestDatabase, assert_problem, seal_with,
-    watermark,
 };
 
 /// A service process with its log lines.
@@ -158,7 +157,7 @@ async fn two_instances_on_one_database_serve_the_same_users_and_sessions() {
     let login = a.login("alice-1").await;
     let token = text(&login, "/access_token");
     let openid = text(&login, "/user/openid");
-    let phone = json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": watermark(APPID)});
+    let phone = crate::helpers::phone_payload();
     let sealed = seal_with(&wechat.session_key(&openid), &phone);
     let decrypted = b
         .post("/api/v1/wechat/phone-number", &sealed, Some(&token))
@@ -239,7 +238,7 @@ async fn no_log_line_ever_contains_a_secret() {
     let refresh = text(&login, "/refresh_token");
     let openid = text(&login, "/user/openid");
     let session_key = wechat.session_key(&openid);
-    let phone = json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": watermark(APPID)});
+    let phone = crate::helpers::phone_payload();
     service
         .post(
             "/api/v1/wechat/phone-number",
