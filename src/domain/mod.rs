@@ -1,10 +1,12 @@
 //! Values parsed once at the edge; holding one means it is well-formed.
 
+mod app;
 mod code;
 mod ids;
 mod payload;
 mod session_key;
 
+pub use app::App;
 pub use code::JsCode;
 pub use ids::{AppId, OpenId, SessionId, UnionId, UserId};
 pub use payload::EncryptedPayload;
