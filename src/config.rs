@@ -1,9 +1,11 @@
 //! Settings, read once at start from the environment (and an optional TOML file) and
 //! validated into types; nothing else in the service reads the environment.
 
-use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
+use std::{cell::RefCell, collections::HashMap, net::SocketAddr, path::Path, time::Duration};
 
-use crate::domain::AppId;
+use url::Url;
+
+use crate::domain::{App, AppId};
 
 /// A secret value: usable by the code that needs it, invisible to `{:?}`.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +33,9 @@ pub struct Settings {
     /// May carry a database password, so it is a secret too.
     pub database_url: Secret,
     pub wechat: WeChatSettings,
+    /// The WeChat apps people sign in from; at least one is configured.
+    pub apps: AppSettings,
+    pub web: WebSettings,
     pub jwt: JwtSettings,
     pub sessions: SessionSettings,
     pub max_body_bytes: usize,
@@ -80,8 +85,6 @@ impl IpNet {
 
 #[derive(Debug, Clone)]
 pub struct WeChatSettings {
-    pub appid: AppId,
-    pub secret: Secret,
     /// `None` in sandbox mode: the client is pointed at our own `/sandbox` once the
     /// listener's real address is known.
     pub api_base: Option<String>,
@@ -90,6 +93,56 @@ pub struct WeChatSettings {
     pub timeout: Duration,
     /// `None`: the watermark timestamp is not checked (the appid always is).
     pub watermark_max_age: Option<Duration>,
+}
+
+/// One WeChat app's credentials.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub appid: AppId,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AppSettings {
+    pub miniprogram: Option<AppCredentials>,
+    pub official_account: Option<AppCredentials>,
+    pub website: Option<AppCredentials>,
+}
+
+impl AppSettings {
+    pub fn get(&self, app: App) -> Option<&AppCredentials> {
+        match app {
+            App::Miniprogram => self.miniprogram.as_ref(),
+            App::OfficialAccount => self.official_account.as_ref(),
+            App::Website => self.website.as_ref(),
+        }
+    }
+
+    /// Whether a browser app (Official Account or website) is configured.
+    pub fn any_web(&self) -> bool {
+        self.official_account.is_some() || self.website.is_some()
+    }
+}
+
+/// Web sign-in: where browsers reach us and where they may be sent back to.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// `None` only in the sandbox, where it is `http://{BIND_ADDR}` once bound.
+    pub public_base_url: Option<Url>,
+    /// Empty only in the sandbox, where it is `{PUBLIC_BASE_URL}/` once bound.
+    pub return_urls: Vec<Url>,
+    /// `None` only in the sandbox, where it is `{PUBLIC_BASE_URL}/sandbox` once bound.
+    pub open_base: Option<String>,
+    pub ticket_ttl: Duration,
+    pub oa_verify_file: Option<VerifyFile>,
+}
+
+/// The Official Account console's domain check file, served at the root byte for byte.
+#[derive(Debug, Clone)]
+pub struct VerifyFile {
+    /// `MP_verify_<token>.txt`
+    pub name: String,
+    pub contents: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,206 +215,407 @@ impl ConfigError {
     }
 }
 
-/// The appid the sandbox uses when none is configured.
+/// Everything wrong with the configuration, found in one pass so that a newcomer fixes it
+/// in one go rather than one variable per start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+    /// Nothing at all was configured: the sandbox is probably what the person wants.
+    pub suggest_sandbox: bool,
+}
+
+impl ConfigErrors {
+    /// The variables at fault, in the order they were checked.
+    pub fn variables(&self) -> Vec<&str> {
+        self.errors.iter().map(|e| e.variable.as_str()).collect()
+    }
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut lines = self
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        if self.suggest_sandbox {
+            lines.push(
+                "hint: to try the service without WeChat credentials, set WECHAT_SANDBOX=true"
+                    .to_owned(),
+            );
+        }
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The appids the sandbox uses when none is configured.
 pub const SANDBOX_APPID: &str = "wxsandbox0000000000";
+pub const SANDBOX_OA_APPID: &str = "wxsandboxoa00000000";
+pub const SANDBOX_WEB_APPID: &str = "wxsandboxweb0000000";
 const MIN_JWT_SECRET_BYTES: usize = 32;
 /// The sandbox's signing secret when none is set. Public on purpose: the sandbox is for
 /// local development only. Being fixed, it keeps tokens and the session_keys sealed under
 /// the key derived from it valid across restarts.
 const SANDBOX_JWT_SECRET: &str = "wechat-auth-sandbox-only-not-a-secret-0000";
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/wechat-auth.db?mode=rwc";
+const MP_VERIFY_FILE: &str = "WECHAT_OA_VERIFY_FILE";
+
+/// The variables of one app's credentials, its sandbox placeholder, and whether it is the
+/// one whose absence is reported when no app is configured at all.
+struct AppVariables {
+    appid: &'static str,
+    secret: &'static str,
+    sandbox_appid: &'static str,
+}
+
+const MINIPROGRAM: AppVariables = AppVariables {
+    appid: "WECHAT_APPID",
+    secret: "WECHAT_SECRET",
+    sandbox_appid: SANDBOX_APPID,
+};
+const OFFICIAL_ACCOUNT: AppVariables = AppVariables {
+    appid: "WECHAT_OA_APPID",
+    secret: "WECHAT_OA_SECRET",
+    sandbox_appid: SANDBOX_OA_APPID,
+};
+const WEBSITE: AppVariables = AppVariables {
+    appid: "WECHAT_WEB_APPID",
+    secret: "WECHAT_WEB_SECRET",
+    sandbox_appid: SANDBOX_WEB_APPID,
+};
 
 impl Settings {
     /// Reads the process environment and, when `WECHAT_AUTH_CONFIG` names one, a TOML
     /// file with the same keys in lower case. The environment wins.
-    pub fn load() -> Result<Self, ConfigError> {
+    pub fn load() -> Result<Self, ConfigErrors> {
         let env: HashMap<String, String> = std::env::vars().collect();
         let mut values = match env.get("WECHAT_AUTH_CONFIG") {
-            Some(path) => read_toml_file(Path::new(path))?,
+            Some(path) => read_toml_file(Path::new(path)).map_err(|error| ConfigErrors {
+                errors: vec![error],
+                suggest_sandbox: false,
+            })?,
             None => HashMap::new(),
         };
         values.extend(env);
         Self::from_values(&values)
     }
 
-    /// Builds settings from already-collected `VARIABLE => value` pairs.
-    pub fn from_values(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let source = Source(values);
-        let sandbox = source.parse_bool("WECHAT_SANDBOX", false)?;
-
-        let appid = match source.get("WECHAT_APPID") {
-            Some(raw) => AppId::parse(raw).map_err(|e| ConfigError::new("WECHAT_APPID", e.0))?,
-            None if sandbox => {
-                AppId::parse(SANDBOX_APPID).map_err(|e| ConfigError::new("WECHAT_APPID", e.0))?
-            }
-            None => return Err(ConfigError::new("WECHAT_APPID", "is required")),
+    /// Builds settings from already-collected `VARIABLE => value` pairs, reporting every
+    /// missing or invalid variable at once.
+    pub fn from_values(values: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
+        let source = Source {
+            values,
+            errors: RefCell::new(Vec::new()),
         };
-        let secret = match source.get("WECHAT_SECRET") {
-            Some(raw) => Secret::new(raw),
-            None if sandbox => Secret::new("sandbox-secret"),
-            None => return Err(ConfigError::new("WECHAT_SECRET", "is required")),
-        };
-        let api_base = if sandbox {
-            None
-        } else {
-            let base = source
-                .get("WECHAT_API_BASE")
-                .unwrap_or("https://api.weixin.qq.com");
-            Some(parse_base_url("WECHAT_API_BASE", base)?)
-        };
-        let algorithm = source.get("JWT_ALGORITHM").unwrap_or("HS256");
-        let signing_key = match algorithm {
-            "HS256" => SigningKey::Hs256(match source.get("JWT_SECRET") {
-                Some(raw) if raw.len() >= MIN_JWT_SECRET_BYTES => Secret::new(raw),
-                Some(_) => {
-                    return Err(ConfigError::new(
-                        "JWT_SECRET",
-                        format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
-                    ));
-                }
-                None if sandbox => Secret::new(SANDBOX_JWT_SECRET),
-                None => return Err(ConfigError::new("JWT_SECRET", "is required")),
-            }),
-            "ES256" => SigningKey::Es256(source.key_file("JWT_PRIVATE_KEY_FILE")?),
-            "EdDSA" => SigningKey::EdDsa(source.key_file("JWT_PRIVATE_KEY_FILE")?),
-            _ => {
-                return Err(ConfigError::new(
-                    "JWT_ALGORITHM",
-                    "must be HS256, ES256 or EdDSA",
-                ));
-            }
-        };
-        let retired_public_keys = match source.get("JWT_RETIRED_PUBLIC_KEY_FILES") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|path| !path.is_empty())
-                .map(|path| read_key_file("JWT_RETIRED_PUBLIC_KEY_FILES", path))
-                .collect::<Result<_, _>>()?,
-        };
-        let session_key_encryption = SessionKeyEncryption {
-            current: match (source.get("SESSION_KEY_ENCRYPTION_KEY"), &signing_key) {
-                (Some(raw), _) => parse_aead_key("SESSION_KEY_ENCRYPTION_KEY", raw)?,
-                (None, SigningKey::Hs256(secret)) => derive_aead_key(secret),
-                (None, _) => {
-                    return Err(ConfigError::new(
-                        "SESSION_KEY_ENCRYPTION_KEY",
-                        "is required when JWT_ALGORITHM is not HS256",
-                    ));
-                }
-            },
-            retired: match source.get("SESSION_KEY_RETIRED_ENCRYPTION_KEYS") {
-                None => Vec::new(),
-                Some(list) => list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(|k| parse_aead_key("SESSION_KEY_RETIRED_ENCRYPTION_KEYS", k))
-                    .collect::<Result<_, _>>()?,
-            },
-        };
-
-        Ok(Self {
-            bind_addr: source.parse_with("BIND_ADDR", "127.0.0.1:8080", |raw| {
-                raw.parse::<SocketAddr>()
-                    .map_err(|_| "must be an address such as 127.0.0.1:8080".to_owned())
-            })?,
-            database_url: Secret::new(
-                source
-                    .get("DATABASE_URL")
-                    .unwrap_or("sqlite://data/wechat-auth.db?mode=rwc"),
-            ),
-            wechat: WeChatSettings {
-                appid,
-                secret,
-                api_base,
-                sandbox,
-                timeout: Duration::from_millis(source.parse_u64_in(
-                    "WECHAT_TIMEOUT_MS",
-                    5000,
-                    100..=9000,
-                )?),
-                watermark_max_age: match source.parse_u64_in(
-                    "WECHAT_WATERMARK_MAX_AGE_SECS",
-                    600,
-                    0..=u64::from(u32::MAX),
-                )? {
-                    0 => None,
-                    secs => Some(Duration::from_secs(secs)),
-                },
-            },
-            jwt: JwtSettings {
-                signing_key,
-                retired_public_keys,
-                issuer: source.non_empty("JWT_ISSUER", "wechat-auth")?,
-                audience: source.non_empty("JWT_AUDIENCE", "wechat-miniprogram")?,
-                access_token_ttl: Duration::from_secs(source.parse_u64_in(
-                    "ACCESS_TOKEN_TTL_SECS",
-                    7200,
-                    1..=u64::from(u32::MAX),
-                )?),
-            },
-            sessions: SessionSettings {
-                refresh_token_ttl: Duration::from_secs(source.parse_u64_in(
-                    "REFRESH_TOKEN_TTL_SECS",
-                    2_592_000,
-                    60..=u64::from(u32::MAX),
-                )?),
-                login_replay_window: match source.parse_u64_in(
-                    "LOGIN_REPLAY_WINDOW_SECS",
-                    300,
-                    0..=3600,
-                )? {
-                    0 => None,
-                    secs => Some(Duration::from_secs(secs)),
-                },
-                session_key_encryption,
-                principal_cache_ttl: Duration::from_millis(source.parse_u64_in(
-                    "AUTH_CACHE_TTL_MS",
-                    1000,
-                    0..=60_000,
-                )?),
-            },
-            rate_limit_per_min: match source.parse_u64_in(
-                "RATE_LIMIT_PER_MIN",
-                600,
-                0..=1_000_000,
-            )? {
-                0 => None,
-                per_min => Some(u32::try_from(per_min).unwrap_or(u32::MAX)),
-            },
-            trusted_proxies: match source.get("TRUSTED_PROXIES") {
-                None => Vec::new(),
-                Some(list) => list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|entry| !entry.is_empty())
-                    .map(|entry| {
-                        IpNet::parse(entry).ok_or_else(|| {
-                            ConfigError::new(
-                                "TRUSTED_PROXIES",
-                                format!("{entry} is not an address or CIDR range"),
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-            },
-            max_body_bytes: usize::try_from(source.parse_u64_in(
-                "MAX_BODY_BYTES",
-                65536,
-                1024..=16 * 1024 * 1024,
-            )?)
-            .map_err(|_| ConfigError::new("MAX_BODY_BYTES", "is too large for this machine"))?,
+        let settings = source.settings();
+        let errors = source.errors.into_inner();
+        if errors.is_empty() {
+            return Ok(settings);
+        }
+        let suggest_sandbox = !values
+            .keys()
+            .any(|key| key.starts_with("WECHAT_") || key.starts_with("JWT_"));
+        Err(ConfigErrors {
+            errors,
+            suggest_sandbox,
         })
     }
 }
 
-struct Source<'a>(&'a HashMap<String, String>);
+/// The variables being read and every problem found so far. Each reader records its
+/// problem and hands back a stand-in, so reading goes on and all problems are reported;
+/// a `Settings` built with a stand-in is never returned.
+struct Source<'a> {
+    values: &'a HashMap<String, String>,
+    errors: RefCell<Vec<ConfigError>>,
+}
 
 impl Source<'_> {
+    fn settings(&self) -> Settings {
+        let sandbox = self.bool("WECHAT_SANDBOX", false);
+        let bind_addr = self.parse_with("BIND_ADDR", "127.0.0.1:8080", |raw| {
+            raw.parse::<SocketAddr>()
+                .map_err(|_| "must be an address such as 127.0.0.1:8080".to_owned())
+        });
+        let apps = self.apps(sandbox);
+        let signing_key = self.signing_key(sandbox);
+        let session_key_encryption = self.session_key_encryption(&signing_key);
+        Settings {
+            bind_addr: bind_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url: self.database_url(),
+            wechat: WeChatSettings {
+                api_base: if sandbox {
+                    None
+                } else {
+                    self.base_url("WECHAT_API_BASE", "https://api.weixin.qq.com")
+                },
+                sandbox,
+                timeout: Duration::from_millis(self.u64_in("WECHAT_TIMEOUT_MS", 5000, 100..=9000)),
+                watermark_max_age: self.optional_secs(
+                    "WECHAT_WATERMARK_MAX_AGE_SECS",
+                    600,
+                    u64::from(u32::MAX),
+                ),
+            },
+            web: self.web(sandbox, &apps),
+            apps,
+            jwt: JwtSettings {
+                signing_key,
+                retired_public_keys: self
+                    .list("JWT_RETIRED_PUBLIC_KEY_FILES")
+                    .into_iter()
+                    .filter_map(|path| {
+                        self.recorded(read_key_file("JWT_RETIRED_PUBLIC_KEY_FILES", path))
+                    })
+                    .collect(),
+                issuer: self.get("JWT_ISSUER").unwrap_or("wechat-auth").to_owned(),
+                audience: self
+                    .get("JWT_AUDIENCE")
+                    .unwrap_or("wechat-miniprogram")
+                    .to_owned(),
+                access_token_ttl: self.secs("ACCESS_TOKEN_TTL_SECS", 7200),
+            },
+            sessions: SessionSettings {
+                refresh_token_ttl: self.secs("REFRESH_TOKEN_TTL_SECS", 2_592_000),
+                login_replay_window: self.optional_secs("LOGIN_REPLAY_WINDOW_SECS", 300, 3600),
+                session_key_encryption,
+                principal_cache_ttl: Duration::from_millis(self.u64_in(
+                    "AUTH_CACHE_TTL_MS",
+                    1000,
+                    0..=60_000,
+                )),
+            },
+            rate_limit_per_min: match self.u64_in("RATE_LIMIT_PER_MIN", 600, 0..=1_000_000) {
+                0 => None,
+                per_min => Some(u32::try_from(per_min).unwrap_or(u32::MAX)),
+            },
+            trusted_proxies: self
+                .list("TRUSTED_PROXIES")
+                .into_iter()
+                .filter_map(|entry| {
+                    let net = IpNet::parse(entry);
+                    if net.is_none() {
+                        self.fail(
+                            "TRUSTED_PROXIES",
+                            format!("{entry} is not an address or CIDR range"),
+                        );
+                    }
+                    net
+                })
+                .collect(),
+            max_body_bytes: usize::try_from(self.u64_in(
+                "MAX_BODY_BYTES",
+                65536,
+                1024..=16 * 1024 * 1024,
+            ))
+            .unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Each app is configured by its appid and secret together. With no app at all the
+    /// mini program's variables are the ones named, as they were before web sign-in.
+    fn apps(&self, sandbox: bool) -> AppSettings {
+        let apps = AppSettings {
+            miniprogram: self.app(&MINIPROGRAM, sandbox),
+            official_account: self.app(&OFFICIAL_ACCOUNT, sandbox),
+            website: self.app(&WEBSITE, sandbox),
+        };
+        let any_named = [MINIPROGRAM, OFFICIAL_ACCOUNT, WEBSITE]
+            .iter()
+            .any(|app| self.get(app.appid).is_some() || self.get(app.secret).is_some());
+        if !sandbox && !any_named {
+            self.fail(
+                MINIPROGRAM.appid,
+                "is required (or configure WECHAT_OA_APPID or WECHAT_WEB_APPID)",
+            );
+            self.fail(MINIPROGRAM.secret, "is required");
+        }
+        apps
+    }
+
+    fn app(&self, variables: &AppVariables, sandbox: bool) -> Option<AppCredentials> {
+        let appid = self.get(variables.appid);
+        let secret = self.get(variables.secret);
+        let (appid, secret) = match (appid, secret) {
+            (Some(appid), Some(secret)) => (appid, Secret::new(secret)),
+            (None, None) if sandbox => (variables.sandbox_appid, Secret::new("sandbox-secret")),
+            (None, None) => return None,
+            (Some(_), None) => {
+                self.fail(
+                    variables.secret,
+                    format!("is required with {}", variables.appid),
+                );
+                return None;
+            }
+            (None, Some(_)) => {
+                self.fail(
+                    variables.appid,
+                    format!("is required with {}", variables.secret),
+                );
+                return None;
+            }
+        };
+        let appid =
+            self.recorded(AppId::parse(appid).map_err(|e| ConfigError::new(variables.appid, e.0)))?;
+        Some(AppCredentials { appid, secret })
+    }
+
+    fn web(&self, sandbox: bool, apps: &AppSettings) -> WebSettings {
+        let needed = apps.any_web() && !sandbox;
+        let public_base_url = match self.get("PUBLIC_BASE_URL") {
+            Some(raw) => self.recorded(parse_public_base_url(raw)),
+            None if needed => {
+                self.fail(
+                    "PUBLIC_BASE_URL",
+                    "is required when WECHAT_OA_APPID or WECHAT_WEB_APPID is set",
+                );
+                None
+            }
+            None => None,
+        };
+        let return_urls: Vec<Url> = self
+            .list("WEB_RETURN_URLS")
+            .into_iter()
+            .filter_map(|raw| self.recorded(parse_return_url(raw)))
+            .collect();
+        if return_urls.is_empty() && self.get("WEB_RETURN_URLS").is_none() && needed {
+            self.fail(
+                "WEB_RETURN_URLS",
+                "is required when WECHAT_OA_APPID or WECHAT_WEB_APPID is set",
+            );
+        }
+        let open_base = match self.get("WECHAT_OPEN_BASE") {
+            Some(raw) => self.base_url("WECHAT_OPEN_BASE", raw),
+            None if sandbox => None,
+            None => Some("https://open.weixin.qq.com".to_owned()),
+        };
+        WebSettings {
+            public_base_url,
+            return_urls,
+            open_base,
+            ticket_ttl: self.secs("WEB_TICKET_TTL_SECS", 60),
+            oa_verify_file: self
+                .get(MP_VERIFY_FILE)
+                .and_then(|path| self.recorded(read_verify_file(path))),
+        }
+    }
+
+    fn signing_key(&self, sandbox: bool) -> SigningKey {
+        let placeholder = || SigningKey::Hs256(Secret::new(""));
+        match self.get("JWT_ALGORITHM").unwrap_or("HS256") {
+            "HS256" => match self.get("JWT_SECRET") {
+                Some(raw) if raw.len() >= MIN_JWT_SECRET_BYTES => {
+                    SigningKey::Hs256(Secret::new(raw))
+                }
+                Some(_) => {
+                    self.fail(
+                        "JWT_SECRET",
+                        format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                    );
+                    placeholder()
+                }
+                None if sandbox => SigningKey::Hs256(Secret::new(SANDBOX_JWT_SECRET)),
+                None => {
+                    self.fail("JWT_SECRET", "is required");
+                    placeholder()
+                }
+            },
+            "ES256" => self
+                .key_file("JWT_PRIVATE_KEY_FILE")
+                .map_or_else(placeholder, SigningKey::Es256),
+            "EdDSA" => self
+                .key_file("JWT_PRIVATE_KEY_FILE")
+                .map_or_else(placeholder, SigningKey::EdDsa),
+            _ => {
+                self.fail("JWT_ALGORITHM", "must be HS256, ES256 or EdDSA");
+                placeholder()
+            }
+        }
+    }
+
+    fn session_key_encryption(&self, signing_key: &SigningKey) -> SessionKeyEncryption {
+        let current = match (self.get("SESSION_KEY_ENCRYPTION_KEY"), signing_key) {
+            (Some(raw), _) => self.recorded(parse_aead_key("SESSION_KEY_ENCRYPTION_KEY", raw)),
+            (None, SigningKey::Hs256(secret)) => Some(derive_aead_key(secret)),
+            (None, _) => {
+                self.fail(
+                    "SESSION_KEY_ENCRYPTION_KEY",
+                    "is required when JWT_ALGORITHM is not HS256",
+                );
+                None
+            }
+        };
+        SessionKeyEncryption {
+            current: current.unwrap_or_default(),
+            retired: self
+                .list("SESSION_KEY_RETIRED_ENCRYPTION_KEYS")
+                .into_iter()
+                .filter_map(|key| {
+                    self.recorded(parse_aead_key("SESSION_KEY_RETIRED_ENCRYPTION_KEYS", key))
+                })
+                .collect(),
+        }
+    }
+
+    /// The scheme is checked here so that a typo fails at start with the variable's name;
+    /// the URL itself is never printed, as it may hold a password.
+    fn database_url(&self) -> Secret {
+        let raw = self.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL);
+        let scheme = raw
+            .split_once(':')
+            .map(|(scheme, _)| scheme)
+            .unwrap_or_default();
+        if !matches!(
+            scheme,
+            "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb"
+        ) {
+            let shown = if scheme.len() <= 16
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            {
+                format!("`{scheme}`")
+            } else {
+                "an unknown one".to_owned()
+            };
+            self.fail(
+                "DATABASE_URL",
+                format!("the scheme is {shown}; use sqlite://, postgres:// or mysql://"),
+            );
+        }
+        Secret::new(raw.replacen("mariadb://", "mysql://", 1))
+    }
+
     /// An empty variable counts as unset, as shells and compose files tend to produce them.
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+        self.values
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn fail(&self, key: &str, reason: impl Into<String>) {
+        self.errors.borrow_mut().push(ConfigError::new(key, reason));
+    }
+
+    fn recorded<T>(&self, result: Result<T, ConfigError>) -> Option<T> {
+        result
+            .map_err(|error| self.errors.borrow_mut().push(error))
+            .ok()
+    }
+
+    /// The comma-separated entries of a list variable.
+    fn list(&self, key: &str) -> Vec<&str> {
+        self.get(key)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn parse_with<T>(
@@ -369,51 +623,132 @@ impl Source<'_> {
         key: &str,
         default: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        parse(self.get(key).unwrap_or(default)).map_err(|reason| ConfigError::new(key, reason))
+    ) -> Option<T> {
+        self.recorded(
+            parse(self.get(key).unwrap_or(default)).map_err(|reason| ConfigError::new(key, reason)),
+        )
     }
 
-    fn parse_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+    fn bool(&self, key: &str, default: bool) -> bool {
         match self.get(key).map(str::to_ascii_lowercase).as_deref() {
-            None => Ok(default),
-            Some("true" | "1" | "yes" | "on") => Ok(true),
-            Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(_) => Err(ConfigError::new(key, "must be true or false")),
-        }
-    }
-
-    fn parse_u64_in(
-        &self,
-        key: &str,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<u64, ConfigError> {
-        let value = match self.get(key) {
             None => default,
-            Some(raw) => raw
-                .parse::<u64>()
-                .map_err(|_| ConfigError::new(key, "must be a whole number"))?,
-        };
-        if range.contains(&value) {
-            Ok(value)
-        } else {
-            Err(ConfigError::new(
-                key,
-                format!("must be between {} and {}", range.start(), range.end()),
-            ))
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(_) => {
+                self.fail(key, "must be true or false");
+                default
+            }
         }
     }
 
-    fn non_empty(&self, key: &str, default: &str) -> Result<String, ConfigError> {
-        Ok(self.get(key).unwrap_or(default).to_owned())
+    fn u64_in(&self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
+        let Some(raw) = self.get(key) else {
+            return default;
+        };
+        match raw.parse::<u64>() {
+            Ok(value) if range.contains(&value) => value,
+            Ok(_) => {
+                self.fail(
+                    key,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+                default
+            }
+            Err(_) => {
+                self.fail(key, "must be a whole number");
+                default
+            }
+        }
     }
 
-    fn key_file(&self, key: &'static str) -> Result<KeyFile, ConfigError> {
-        let path = self
-            .get(key)
-            .ok_or_else(|| ConfigError::new(key, "is required for this JWT_ALGORITHM"))?;
-        read_key_file(key, path)
+    /// A `*_TTL_SECS` setting: any whole number of seconds ≥ 1.
+    fn secs(&self, key: &str, default: u64) -> Duration {
+        Duration::from_secs(self.u64_in(key, default, 1..=u64::from(u32::MAX)))
     }
+
+    /// A setting where 0 switches the feature off.
+    fn optional_secs(&self, key: &str, default: u64, max: u64) -> Option<Duration> {
+        match self.u64_in(key, default, 0..=max) {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        }
+    }
+
+    fn base_url(&self, key: &str, raw_or_default: &str) -> Option<String> {
+        self.recorded(parse_base_url(key, self.get(key).unwrap_or(raw_or_default)))
+    }
+
+    fn key_file(&self, key: &'static str) -> Option<KeyFile> {
+        match self.get(key) {
+            Some(path) => self.recorded(read_key_file(key, path)),
+            None => {
+                self.fail(key, "is required for this JWT_ALGORITHM");
+                None
+            }
+        }
+    }
+}
+
+fn parse_public_base_url(raw: &str) -> Result<Url, ConfigError> {
+    const VARIABLE: &str = "PUBLIC_BASE_URL";
+    let url = Url::parse(raw)
+        .map_err(|_| ConfigError::new(VARIABLE, "must be an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(
+            VARIABLE,
+            "must be an absolute http(s) URL",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::new(
+            VARIABLE,
+            "must be a plain base URL without query, fragment or credentials",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_return_url(raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|_| {
+        ConfigError::new(
+            "WEB_RETURN_URLS",
+            "every entry must be an absolute http(s) URL",
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(ConfigError::new(
+            "WEB_RETURN_URLS",
+            "every entry must be an absolute http(s) URL without credentials",
+        ));
+    }
+    Ok(url)
+}
+
+fn read_verify_file(path: &str) -> Result<VerifyFile, ConfigError> {
+    let name = Path::new(path)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    let token = name
+        .strip_prefix("MP_verify_")
+        .and_then(|rest| rest.strip_suffix(".txt"))
+        .unwrap_or_default();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ConfigError::new(
+            MP_VERIFY_FILE,
+            "the file must be named MP_verify_<letters and digits>.txt",
+        ));
+    }
+    let contents = std::fs::read(path)
+        .map_err(|e| ConfigError::new(MP_VERIFY_FILE, format!("cannot read {path}: {e}")))?;
+    Ok(VerifyFile {
+        name: name.to_owned(),
+        contents,
+    })
 }
 
 fn read_key_file(variable: &'static str, path: &str) -> Result<KeyFile, ConfigError> {
@@ -535,8 +870,10 @@ mod tests {
         let mut pairs = production();
         pairs.push(("JWT_ALGORITHM", "ES256"));
         assert_eq!(
-            Settings::from_values(&values(&pairs)).unwrap_err().variable,
-            "JWT_PRIVATE_KEY_FILE"
+            Settings::from_values(&values(&pairs))
+                .unwrap_err()
+                .variables(),
+            ["JWT_PRIVATE_KEY_FILE"]
         );
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key.pem");
@@ -544,8 +881,10 @@ mod tests {
         let key = key.display().to_string();
         pairs.push(("JWT_PRIVATE_KEY_FILE", &key));
         assert_eq!(
-            Settings::from_values(&values(&pairs)).unwrap_err().variable,
-            "SESSION_KEY_ENCRYPTION_KEY"
+            Settings::from_values(&values(&pairs))
+                .unwrap_err()
+                .variables(),
+            ["SESSION_KEY_ENCRYPTION_KEY"]
         );
         pairs.push((
             "SESSION_KEY_ENCRYPTION_KEY",
@@ -570,7 +909,7 @@ mod tests {
                 .filter(|(k, _)| *k != missing)
                 .collect();
             let err = Settings::from_values(&values(&pairs)).unwrap_err();
-            assert_eq!(err.variable, missing);
+            assert_eq!(err.variables(), [missing]);
         }
     }
 
@@ -579,7 +918,7 @@ mod tests {
         let mut pairs = production();
         pairs.push(("JWT_SECRET", "short-but-secret"));
         let err = Settings::from_values(&values(&pairs)).unwrap_err();
-        assert_eq!(err.variable, "JWT_SECRET");
+        assert_eq!(err.variables(), ["JWT_SECRET"]);
         assert!(!err.to_string().contains("short-but-secret"));
     }
 
@@ -597,13 +936,17 @@ mod tests {
             ("LOGIN_REPLAY_WINDOW_SECS", "soon"),
             ("RATE_LIMIT_PER_MIN", "-5"),
             ("REFRESH_TOKEN_TTL_SECS", "0"),
+            ("WEB_TICKET_TTL_SECS", "0"),
+            ("DATABASE_URL", "redis://admin:S3cret@cache:6379"),
             ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
         ] {
             let mut pairs = production();
             pairs.push((key, bad));
             assert_eq!(
-                Settings::from_values(&values(&pairs)).unwrap_err().variable,
-                key
+                Settings::from_values(&values(&pairs))
+                    .unwrap_err()
+                    .variables(),
+                [key]
             );
         }
     }
@@ -648,7 +991,19 @@ mod tests {
     fn sandbox_needs_no_credentials() {
         let settings = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
         assert!(settings.wechat.sandbox);
-        assert_eq!(settings.wechat.appid.as_str(), SANDBOX_APPID);
+        let apps = &settings.apps;
+        assert_eq!(
+            apps.miniprogram.as_ref().unwrap().appid.as_str(),
+            SANDBOX_APPID
+        );
+        assert_eq!(
+            apps.official_account.as_ref().unwrap().appid.as_str(),
+            SANDBOX_OA_APPID
+        );
+        assert_eq!(
+            apps.website.as_ref().unwrap().appid.as_str(),
+            SANDBOX_WEB_APPID
+        );
         assert!(
             matches!(&settings.jwt.signing_key, SigningKey::Hs256(secret) if secret.expose().len() >= MIN_JWT_SECRET_BYTES)
         );
@@ -689,7 +1044,10 @@ mod tests {
             ("ACCESS_TOKEN_TTL_SECS", "120"),
         ]));
         let settings = Settings::from_values(&values).unwrap();
-        assert_eq!(settings.wechat.appid.as_str(), "wxfromfile");
+        assert_eq!(
+            settings.apps.miniprogram.unwrap().appid.as_str(),
+            "wxfromfile"
+        );
         assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(120));
     }
 }

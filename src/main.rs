@@ -11,8 +11,10 @@ async fn main() -> ExitCode {
     telemetry::init();
     let settings = match Settings::load() {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("wechat-auth: {error}");
+        Err(errors) => {
+            for line in errors.to_string().lines() {
+                eprintln!("wechat-auth: {line}");
+            }
             return ExitCode::from(2);
         }
     };

@@ -16,7 +16,10 @@ use crate::{
     },
     config::Settings,
     crypto::Sealer,
-    service::{AuthService, PrincipalCache, ProfileService},
+    service::{
+        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, Sessions, WebLogin,
+        WebSignIn,
+    },
     store::{Store, StoreError},
     token::AccessTokens,
     wechat::{WeChatClient, sandbox},
@@ -35,6 +38,8 @@ pub enum StartupError {
     HttpClient(#[from] reqwest::Error),
     #[error("configuration error: {0}")]
     Keys(#[from] crate::token::TokenError),
+    #[error("configuration error: PUBLIC_BASE_URL: cannot be derived from BIND_ADDR")]
+    PublicBaseUrl,
 }
 
 pub struct Application {
@@ -62,6 +67,15 @@ impl Application {
         let encryption = &settings.sessions.session_key_encryption;
         let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
         let store = Store::connect(settings.database_url.expose(), sealer).await?;
+        // In the sandbox everything WeChat-facing points back at this listener.
+        let own_base = {
+            let host = if address.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], address.port()))
+            } else {
+                address
+            };
+            format!("http://{host}")
+        };
         let api_base = match &settings.wechat.api_base {
             Some(base) => base.clone(),
             None => {
@@ -69,32 +83,78 @@ impl Application {
                     "WECHAT_SANDBOX=true: serving a SIMULATED WeChat under /sandbox and logging \
                      users in against it. Never use this in production."
                 );
-                let host = if address.ip().is_unspecified() {
-                    SocketAddr::from(([127, 0, 0, 1], address.port()))
-                } else {
-                    address
-                };
-                format!("http://{host}/sandbox")
+                format!("{own_base}/sandbox")
             }
         };
-        let wechat = WeChatClient::new(&settings.wechat, api_base)?;
-        spawn_login_code_purge(store.clone(), settings.sessions.login_replay_window);
+        let public_base_url = match &settings.web.public_base_url {
+            Some(url) => url.clone(),
+            None => url::Url::parse(&own_base).map_err(|_| StartupError::PublicBaseUrl)?,
+        };
+        let return_urls = if settings.web.return_urls.is_empty() {
+            vec![public_base_url.clone()]
+        } else {
+            settings.web.return_urls.clone()
+        };
+        let open_base = settings.web.open_base.clone().unwrap_or_else(|| {
+            format!("{}/sandbox", public_base_url.as_str().trim_end_matches('/'))
+        });
+
+        let apps = &settings.apps;
+        let client_for = |app: Option<&crate::config::AppCredentials>| {
+            app.map(|app| WeChatClient::new(settings.wechat.timeout, api_base.clone(), app))
+                .transpose()
+        };
+        let clients = AppClients {
+            miniprogram: client_for(apps.miniprogram.as_ref())?,
+            official_account: client_for(apps.official_account.as_ref())?,
+            website: client_for(apps.website.as_ref())?,
+        };
+        spawn_purges(store.clone(), settings.sessions.login_replay_window);
         let principals = Arc::new(PrincipalCache::new(settings.sessions.principal_cache_ttl));
-        let context = Arc::new(AppContext {
-            auth: AuthService::new(
-                wechat.clone(),
-                store.clone(),
-                AccessTokens::new(&settings.jwt)?,
-                settings.sessions.refresh_token_ttl,
-                settings.sessions.login_replay_window,
-                principals.clone(),
+        let sessions = Sessions::new(
+            store.clone(),
+            AccessTokens::new(&settings.jwt)?,
+            settings.sessions.refresh_token_ttl,
+            principals.clone(),
+        );
+        let accounts = Accounts::new(store.clone(), principals.clone());
+        let login = LoginService::new(
+            clients.clone(),
+            store.clone(),
+            accounts,
+            sessions.clone(),
+            settings.sessions.login_replay_window,
+        );
+        let web = WebLogin::new(
+            login.clone(),
+            sessions.clone(),
+            store.clone(),
+            WebSignIn::new(
+                &public_base_url,
+                return_urls,
+                open_base,
+                settings.web.ticket_ttl,
             ),
-            profiles: ProfileService::new(
+        );
+        let profiles = clients.miniprogram.clone().map(|wechat| {
+            ProfileService::new(
                 store.clone(),
-                wechat.clone(),
+                wechat,
                 settings.wechat.watermark_max_age,
                 principals,
-            ),
+            )
+        });
+        let context = Arc::new(AppContext {
+            sessions,
+            login,
+            web,
+            profiles,
+            miniprogram_appid: apps.miniprogram.as_ref().map(|app| app.appid.clone()),
+            oa_verify_file: settings
+                .web
+                .oa_verify_file
+                .as_ref()
+                .map(|file| (file.name.clone(), file.contents.clone())),
             store,
         });
 
@@ -105,13 +165,18 @@ impl Application {
             .at("/api/openapi.json", api.spec_endpoint())
             .at("/api/openapi.yaml", api.spec_endpoint_yaml())
             .nest("/api/docs", api.swagger_ui());
-        if settings.wechat.sandbox {
+        if let Some(file) = &settings.web.oa_verify_file {
+            routes = routes.at(
+                format!("/{}", file.name),
+                poem::get(api::health::verify_file),
+            );
+        }
+        if settings.wechat.sandbox
+            && let Some(miniprogram) = &apps.miniprogram
+        {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(
-                    settings.wechat.appid.clone(),
-                    settings.wechat.secret.clone(),
-                ),
+                sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
@@ -168,9 +233,10 @@ impl Application {
     }
 }
 
-/// Replayable codes are only interesting within their window; WeChat's codes die after
-/// five minutes anyway. Each instance purges; the deletes are idempotent.
-fn spawn_login_code_purge(store: Store, window: Option<Duration>) {
+/// Replayable codes are only interesting within their window (WeChat's codes die after
+/// five minutes anyway), and web flows once their state and ticket are dead. Each instance
+/// purges; the deletes are idempotent.
+fn spawn_purges(store: Store, window: Option<Duration>) {
     let keep = window.unwrap_or_default().max(Duration::from_secs(600));
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
@@ -178,6 +244,9 @@ fn spawn_login_code_purge(store: Store, window: Option<Duration>) {
             every_minute.tick().await;
             if let Err(error) = store.purge_codes(keep).await {
                 tracing::warn!(%error, "purging old login codes failed");
+            }
+            if let Err(error) = store.purge_web_flows().await {
+                tracing::warn!(%error, "purging finished web sign-ins failed");
             }
         }
     });

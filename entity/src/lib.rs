@@ -4,5 +4,6 @@ pub mod login_code;
 pub mod retired_refresh_token;
 pub mod session;
 pub mod user;
+pub mod web_flow;
 pub mod wechat_access_token;
 pub mod wechat_identity;

@@ -10,6 +10,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub user_id: Uuid,
+    /// The app the session was started from.
+    pub app: String,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     /// SHA-256 of the one refresh token that is valid for this session now.

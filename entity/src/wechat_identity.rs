@@ -1,4 +1,5 @@
-//! One WeChat app's view of a user: (appid, openid) and that app's current session_key.
+//! One WeChat app's view of a user: (appid, openid), and for the mini program its current
+//! session_key.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,16 +10,22 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub user_id: Uuid,
+    /// `miniprogram`, `official_account` or `website`.
+    pub app: String,
     pub appid: String,
     pub openid: String,
     pub unionid: Option<String>,
     /// Sealed under the key named by `session_key_kid`; NULL kid: a plaintext value from
-    /// before sealing, sealed by the service at start.
-    pub session_key: StoredSessionKey,
+    /// before sealing, sealed by the service at start. Only mini-program identities have one.
+    pub session_key: Option<StoredSessionKey>,
     pub session_key_kid: Option<String>,
+    /// When WeChat handed the current key out (µs since the epoch): a slower, older
+    /// exchange must never overwrite a newer key.
+    pub session_key_exchanged_us: i64,
     /// The key this one replaced, tried for a grace period after a re-login.
     pub previous_session_key: Option<StoredSessionKey>,
     pub previous_session_key_kid: Option<String>,
+    pub previous_session_key_exchanged_us: Option<i64>,
     pub session_key_updated_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

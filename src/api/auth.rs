@@ -4,13 +4,32 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{ApiTags, AppContext, JsonString, UserView, problem::ApiError, security::BearerAuth};
-use crate::{domain::JsCode, service::LoginOutcome};
+use crate::{
+    domain::{App, JsCode},
+    service::LoginOutcome,
+};
 
 pub struct AuthApi;
 
 #[derive(Object)]
 pub struct LoginRequest {
     /// The one-time code from `wx.login()`.
+    code: JsonString,
+}
+
+#[derive(Object)]
+pub struct TicketRequest {
+    /// The `ticket` query parameter the browser came back with.
+    ticket: JsonString,
+    /// The PKCE verifier, when the flow was started with a `code_challenge`.
+    code_verifier: Option<JsonString>,
+}
+
+#[derive(Object)]
+pub struct WebLoginRequest {
+    /// `official_account` or `website`.
+    app: JsonString,
+    /// The `code` WeChat sent the page back with.
     code: JsonString,
 }
 
@@ -38,17 +57,17 @@ pub struct LoginResponse {
     user: UserView,
 }
 
-impl From<LoginOutcome> for LoginResponse {
-    fn from(outcome: LoginOutcome) -> Self {
-        Self {
+impl LoginResponse {
+    fn new(outcome: LoginOutcome, context: &AppContext) -> Json<Self> {
+        Json(Self {
             access_token: outcome.access_token.token,
             token_type: "Bearer".to_owned(),
             expires_in: outcome.access_token.expires_in,
             refresh_token: outcome.refresh_token.token,
             refresh_expires_in: outcome.refresh_token.expires_in,
             new_user: outcome.new_user,
-            user: outcome.user.into(),
-        }
+            user: context.user_view(outcome.user),
+        })
     }
 }
 
@@ -65,8 +84,8 @@ impl AuthApi {
         body: Json<LoginRequest>,
     ) -> Result<Json<LoginResponse>, ApiError> {
         let code = JsCode::parse(&body.code.0).map_err(|e| ApiError::invalid_request(e.0))?;
-        let outcome = context.auth.login(&code).await?;
-        Ok(Json(outcome.into()))
+        let outcome = context.login.login(App::Miniprogram, &code).await?;
+        Ok(LoginResponse::new(outcome, &context))
     }
 
     /// Trade a refresh token for a new token pair
@@ -83,8 +102,8 @@ impl AuthApi {
         context: Data<&Arc<AppContext>>,
         body: Json<RefreshRequest>,
     ) -> Result<Json<LoginResponse>, ApiError> {
-        let outcome = context.auth.refresh(&body.refresh_token.0).await?;
-        Ok(Json(outcome.into()))
+        let outcome = context.sessions.refresh(&body.refresh_token.0).await?;
+        Ok(LoginResponse::new(outcome, &context))
     }
 
     /// End this session
@@ -97,8 +116,56 @@ impl AuthApi {
         context: Data<&Arc<AppContext>>,
         auth: BearerAuth,
     ) -> Result<LogoutResponse, ApiError> {
-        context.auth.logout(&auth.0).await?;
+        context.sessions.logout(&auth.0).await?;
         Ok(LogoutResponse::LoggedOut)
+    }
+
+    /// Trade a web sign-in ticket for a token pair
+    ///
+    /// The redirect flow ends at `return_to?ticket=…`; the page posts the ticket here (with
+    /// the PKCE `code_verifier` when it started the flow with a `code_challenge`). A ticket
+    /// works once and lives `WEB_TICKET_TTL_SECS`.
+    #[oai(
+        path = "/api/v1/auth/ticket",
+        method = "post",
+        operation_id = "redeemTicket"
+    )]
+    async fn ticket(
+        &self,
+        context: Data<&Arc<AppContext>>,
+        body: Json<TicketRequest>,
+    ) -> Result<Json<LoginResponse>, ApiError> {
+        let body = body.0;
+        let outcome = context
+            .web
+            .redeem(
+                &body.ticket.0,
+                body.code_verifier.as_ref().map(|v| v.0.as_str()),
+            )
+            .await?;
+        Ok(LoginResponse::new(outcome, &context))
+    }
+
+    /// Log in with a code a web page received
+    ///
+    /// For pages that let WeChat's authorise page send the browser back to themselves: the
+    /// page posts the `code` here. A code posted again within `LOGIN_REPLAY_WINDOW_SECS`
+    /// (a reloaded page) gets a fresh pair for the same user without a second WeChat call.
+    #[oai(
+        path = "/api/v1/auth/web/login",
+        method = "post",
+        operation_id = "webLogin"
+    )]
+    async fn web_login(
+        &self,
+        context: Data<&Arc<AppContext>>,
+        body: Json<WebLoginRequest>,
+    ) -> Result<Json<LoginResponse>, ApiError> {
+        let outcome = context
+            .web
+            .login_with_code(&body.app.0, &body.code.0)
+            .await?;
+        Ok(LoginResponse::new(outcome, &context))
     }
 }
 

@@ -61,3 +61,14 @@ pub fn metrics(context: Data<&Arc<AppContext>>) -> Response {
         .with_content_type("text/plain; version=0.0.4")
         .into_response()
 }
+
+/// `MP_verify_<token>.txt`: the Official Account console fetches it to verify the domain.
+#[handler]
+pub async fn verify_file(context: Data<&Arc<AppContext>>) -> Response {
+    match &context.oa_verify_file {
+        Some((_, contents)) => Response::builder()
+            .content_type("text/plain")
+            .body(contents.clone()),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

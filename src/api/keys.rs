@@ -15,6 +15,6 @@ impl KeysApi {
     /// the `kid` that tokens carry. Empty under HS256, whose secret is not shareable.
     #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
     async fn jwks(&self, context: Data<&Arc<AppContext>>) -> Json<serde_json::Value> {
-        Json(context.auth.jwks())
+        Json(context.sessions.jwks())
     }
 }

@@ -9,28 +9,75 @@ pub mod middleware;
 pub mod problem;
 pub mod rate_limit;
 mod security;
+mod web;
 mod wechat;
 
-use poem_openapi::{Object, OpenApiService, Tags};
+use poem_openapi::{Enum, Object, OpenApiService, Tags};
 
 pub use json_string::JsonString;
 
 use crate::{
-    service::{AuthService, ProfileService},
+    domain::{App, AppId},
+    service::{LoginService, ProfileService, Sessions, WebLogin},
     store::{Store, UserRecord},
 };
 
+use problem::ApiError;
+
 /// What every handler can reach.
 pub struct AppContext {
-    pub auth: AuthService,
-    pub profiles: ProfileService,
+    pub sessions: Sessions,
+    pub login: LoginService,
+    pub web: WebLogin,
+    /// `None` when the mini program is not configured.
+    pub profiles: Option<ProfileService>,
+    /// The mini program's appid: `user.openid` is the user's openid there.
+    pub miniprogram_appid: Option<AppId>,
+    /// `MP_verify_<token>.txt` and its contents, when configured.
+    pub oa_verify_file: Option<(String, Vec<u8>)>,
     pub store: Store,
+}
+
+impl AppContext {
+    fn profiles(&self) -> Result<&ProfileService, ApiError> {
+        self.profiles
+            .as_ref()
+            .ok_or_else(|| crate::service::ServiceError::AppNotConfigured(App::Miniprogram).into())
+    }
+
+    /// A user as clients see them.
+    pub fn user_view(&self, user: UserRecord) -> UserView {
+        let openid = self
+            .miniprogram_appid
+            .as_ref()
+            .and_then(|appid| user.openid_in(appid))
+            .map(|openid| openid.as_str().to_owned());
+        UserView {
+            id: user.id.to_string(),
+            openid,
+            unionid: user.unionid.map(|u| u.into_string()),
+            phone_number: user.phone_number,
+            nickname: user.nickname,
+            avatar_url: user.avatar_url,
+            identities: user
+                .identities
+                .into_iter()
+                .map(|identity| IdentityView {
+                    app: identity.app.into(),
+                    appid: identity.appid.into_string(),
+                    openid: identity.openid.into_string(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Tags)]
 enum ApiTags {
     /// Logging in
     Auth,
+    /// Web sign-in: Official Account pages and website QR login (browser redirects)
+    Web,
     /// The signed-in user
     Users,
     /// Data the mini program received from WeChat
@@ -48,29 +95,48 @@ enum ApiTags {
 pub struct UserView {
     /// Our user id: opaque, stable per user.
     id: String,
-    /// The user's openid in this mini program.
-    openid: String,
+    /// The user's openid in the mini program; `null` for a user who never used it.
+    openid: Option<String>,
+    /// Shared by every app bound to the Open Platform account; joins identities.
     unionid: Option<String>,
     phone_number: Option<String>,
     nickname: Option<String>,
     avatar_url: Option<String>,
+    /// Every WeChat identity of the user, oldest first.
+    identities: Vec<IdentityView>,
 }
 
-impl From<UserRecord> for UserView {
-    fn from(user: UserRecord) -> Self {
-        Self {
-            id: user.id.to_string(),
-            openid: user.openid.into_string(),
-            unionid: user.unionid.map(|u| u.into_string()),
-            phone_number: user.phone_number,
-            nickname: user.nickname,
-            avatar_url: user.avatar_url,
+/// One WeChat app's id for the user.
+#[derive(Object)]
+#[oai(rename = "Identity")]
+pub struct IdentityView {
+    app: AppName,
+    appid: String,
+    openid: String,
+}
+
+/// The WeChat products a person signs in from.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename = "App", rename_all = "snake_case")]
+pub enum AppName {
+    Miniprogram,
+    OfficialAccount,
+    Website,
+}
+
+impl From<App> for AppName {
+    fn from(app: App) -> Self {
+        match app {
+            App::Miniprogram => Self::Miniprogram,
+            App::OfficialAccount => Self::OfficialAccount,
+            App::Website => Self::Website,
         }
     }
 }
 
 pub type Api = (
     auth::AuthApi,
+    web::WebApi,
     me::MeApi,
     wechat::WeChatApi,
     keys::KeysApi,
@@ -82,6 +148,7 @@ pub fn service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            web::WebApi,
             me::MeApi,
             wechat::WeChatApi,
             keys::KeysApi,
@@ -91,8 +158,10 @@ pub fn service() -> OpenApiService<Api, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "Logs WeChat mini-program users in (wx.login code → JWT) and decrypts the phone \
-         number and profile they share. Errors are RFC 9457 problem+json with a stable `code`.",
+        "Signs WeChat users in — from the mini program (wx.login code), from Official \
+         Account pages and from a website's QR login — as one user per person, and decrypts \
+         the phone number and profile they share. Errors are RFC 9457 problem+json with a \
+         stable `code`.",
     )
 }
 

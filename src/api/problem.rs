@@ -28,15 +28,25 @@ pub enum ProblemCode {
     WechatUnavailable,
     NotReady,
     Internal,
+    InvalidState,
+    InvalidReturnUrl,
+    SnapshotUser,
+    AppNotConfigured,
+    MiniprogramRequired,
 }
 
 impl ProblemCode {
     fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest | Self::InvalidCode | Self::CodeUsed => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest
+            | Self::InvalidCode
+            | Self::CodeUsed
+            | Self::InvalidState
+            | Self::InvalidReturnUrl => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
-            Self::UserBlocked => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UserBlocked | Self::SnapshotUser => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::AppNotConfigured => StatusCode::NOT_FOUND,
+            Self::MiniprogramRequired => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -72,6 +82,11 @@ impl ProblemCode {
             Self::WechatUnavailable => "wechat_unavailable",
             Self::NotReady => "not_ready",
             Self::Internal => "internal",
+            Self::InvalidState => "invalid_state",
+            Self::InvalidReturnUrl => "invalid_return_url",
+            Self::SnapshotUser => "snapshot_user",
+            Self::AppNotConfigured => "app_not_configured",
+            Self::MiniprogramRequired => "miniprogram_required",
         }
     }
 }
@@ -99,21 +114,25 @@ const BEARER_CHALLENGE: &str = "Bearer";
 /// Every error answer of the API.
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
-    /// Malformed request, or a `wx.login` code WeChat rejected.
+    /// Malformed request, a code WeChat rejected, or a web sign-in state or return URL
+    /// that is not acceptable.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing, malformed, expired or forged bearer token, or an unusable refresh token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// WeChat flagged the user as high-risk.
+    /// WeChat flagged the user as high-risk, or a snapshot page's virtual user.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// Unknown path.
+    /// Unknown path, or the app this operation needs is not configured.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// Known path, wrong method.
     #[oai(status = 405, content_type = "application/problem+json")]
     MethodNotAllowed(Json<Problem>),
+    /// The operation needs a mini-program identity and the caller has none.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
     /// Body over the size limit.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -153,6 +172,7 @@ impl ApiError {
             StatusCode::FORBIDDEN => Self::Forbidden(problem),
             StatusCode::NOT_FOUND => Self::NotFound(problem),
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed(problem),
+            StatusCode::CONFLICT => Self::Conflict(problem),
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(problem),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(problem),
             StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(problem),
@@ -253,6 +273,27 @@ impl From<ServiceError> for ApiError {
             ServiceError::OpenIdMismatch => Self::new(
                 ProblemCode::OpenidMismatch,
                 "the payload was issued for another user",
+            ),
+            ServiceError::AppNotConfigured(app) => Self::new(
+                ProblemCode::AppNotConfigured,
+                format!("the {app} app is not configured on this service"),
+            ),
+            ServiceError::InvalidState => Self::new(
+                ProblemCode::InvalidState,
+                "this sign-in is unknown, expired, already finished, or was started in another \
+                 browser; start it again",
+            ),
+            ServiceError::InvalidReturnUrl => Self::new(
+                ProblemCode::InvalidReturnUrl,
+                "return_to is missing or not on this service's list of allowed return URLs",
+            ),
+            ServiceError::SnapshotUser => Self::new(
+                ProblemCode::SnapshotUser,
+                "this is a snapshot page's virtual user; open the page in WeChat to sign in",
+            ),
+            ServiceError::MiniprogramRequired => Self::new(
+                ProblemCode::MiniprogramRequired,
+                "this needs the caller to have signed in with the mini program",
             ),
             error @ (ServiceError::Store(_) | ServiceError::Token(_)) => {
                 tracing::error!(%error, "request failed");

@@ -18,7 +18,7 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Authenticat
         .data::<Arc<AppContext>>()
         .ok_or_else(|| poem::Error::from(ApiError::unauthorized()))?;
     context
-        .auth
+        .sessions
         .authenticate(&bearer.token)
         .await
         .map_err(|error| ApiError::from(error).into())

@@ -152,7 +152,7 @@ impl WeChatApi {
             } => {
                 let code = JsCode::parse(&code.0).map_err(|e| ApiError::invalid_request(e.0))?;
                 context
-                    .profiles
+                    .profiles()?
                     .save_phone_number_by_code(user, &code)
                     .await?
             }
@@ -162,7 +162,10 @@ impl WeChatApi {
                 iv: Some(iv),
             } => {
                 let payload = parse_payload(&encrypted_data.0, &iv.0)?;
-                context.profiles.save_phone_number(user, &payload).await?
+                context
+                    .profiles()?
+                    .save_phone_number(user, &payload)
+                    .await?
             }
             _ => {
                 return Err(ApiError::invalid_request(
@@ -193,7 +196,7 @@ impl WeChatApi {
         let signed =
             parse_signed_raw_data(body.raw_data.map(|r| r.0), body.signature.map(|s| s.0))?;
         let info = context
-            .profiles
+            .profiles()?
             .save_user_info(auth.0.user_id, &payload, signed.as_ref())
             .await?;
         Ok(Json(info.into()))
@@ -213,7 +216,7 @@ impl WeChatApi {
         context: Data<&Arc<AppContext>>,
         auth: BearerAuth,
     ) -> Result<Json<SessionCheckResponse>, ApiError> {
-        let valid = context.profiles.check_session(auth.0.user_id).await?;
+        let valid = context.profiles()?.check_session(auth.0.user_id).await?;
         Ok(Json(SessionCheckResponse { valid }))
     }
 }

@@ -4,12 +4,14 @@ mod app;
 mod code;
 mod ids;
 mod payload;
+mod return_to;
 mod session_key;
 
 pub use app::App;
 pub use code::JsCode;
 pub use ids::{AppId, OpenId, SessionId, UnionId, UserId};
 pub use payload::EncryptedPayload;
+pub use return_to::ReturnTo;
 pub use session_key::SessionKey;
 
 /// Why a raw input was refused. The text is safe to show to the caller.

@@ -1,15 +1,23 @@
 //! Use cases. They speak domain types only: no poem, no sea-orm in any signature.
 
 mod access_token;
-mod auth;
+mod accounts;
+mod login;
 mod principal_cache;
 mod profile;
+mod sessions;
+mod web_login;
 
-pub use auth::{AuthService, Authenticated, LoginOutcome};
+pub use accounts::Accounts;
+pub use login::{AppClients, Identified, LoginService};
 pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
+pub use sessions::{Authenticated, LoginOutcome, Sessions};
+pub use web_login::{Authorization, CallbackOutcome, STATE_TTL, WebLogin, WebSignIn};
 
-use crate::{crypto::DecryptError, store::StoreError, token::TokenError, wechat::WeChatError};
+use crate::{
+    crypto::DecryptError, domain::App, store::StoreError, token::TokenError, wechat::WeChatError,
+};
 
 /// Every way a use case can fail, in the caller's terms. `api::problem` alone turns these
 /// into HTTP answers.
@@ -31,6 +39,16 @@ pub enum ServiceError {
     SignatureMismatch,
     #[error("the payload belongs to another openid")]
     OpenIdMismatch,
+    #[error("the {0} app is not configured")]
+    AppNotConfigured(App),
+    #[error("the sign-in state is unknown, expired, used, or belongs to another browser")]
+    InvalidState,
+    #[error("return_to is not an allowed return URL")]
+    InvalidReturnUrl,
+    #[error("a snapshot page's virtual user cannot sign in")]
+    SnapshotUser,
+    #[error("this needs a mini-program identity, and the caller has none")]
+    MiniprogramRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -54,6 +72,11 @@ impl ServiceError {
             Self::WatermarkMismatch(_) => "watermark_mismatch",
             Self::SignatureMismatch => "signature_mismatch",
             Self::OpenIdMismatch => "openid_mismatch",
+            Self::AppNotConfigured(_) => "app_not_configured",
+            Self::InvalidState => "invalid_state",
+            Self::InvalidReturnUrl => "invalid_return_url",
+            Self::SnapshotUser => "snapshot_user",
+            Self::MiniprogramRequired => "miniprogram_required",
             Self::Store(_) | Self::Token(_) => "internal",
         }
     }

@@ -81,12 +81,11 @@ impl PrincipalCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::OpenId;
 
     fn record(user: UserId) -> UserRecord {
         UserRecord {
             id: user,
-            openid: OpenId::parse("o_alice").unwrap(),
+            identities: Vec::new(),
             unionid: None,
             phone_number: None,
             nickname: None,

@@ -110,6 +110,8 @@ impl ProfileService {
         user: UserId,
         code: &JsCode,
     ) -> Result<PhoneNumber, ServiceError> {
+        // The number is saved for the caller's mini-program identity, as a decrypted one is.
+        self.session_keys(user).await?;
         let info = self
             .with_access_token(|token| async move { self.wechat.phone_number(&token, code).await })
             .await?;
@@ -214,7 +216,8 @@ impl ProfileService {
             return Err(ServiceError::OpenIdMismatch);
         }
         let unionid = non_empty(info.union_id);
-        self.store
+        let (kept, removed) = self
+            .store
             .save_profile(
                 user,
                 &ProfileUpdate {
@@ -224,7 +227,10 @@ impl ProfileService {
                 },
             )
             .await?;
-        self.principals.forget_user(user);
+        self.principals.forget_user(kept);
+        if let Some(removed) = removed {
+            self.principals.forget_user(removed);
+        }
         Ok(UserInfo {
             nickname: info.nick_name,
             avatar_url: info.avatar_url,
@@ -241,11 +247,7 @@ impl ProfileService {
         self.store
             .session_keys(user, &self.appid)
             .await?
-            .ok_or_else(|| {
-                ServiceError::Unauthenticated(
-                    "the token's user has no session in this app".to_owned(),
-                )
-            })
+            .ok_or(ServiceError::MiniprogramRequired)
     }
 
     fn check_watermark(&self, watermark: Option<&Watermark>) -> Result<(), ServiceError> {

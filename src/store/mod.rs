@@ -5,6 +5,7 @@ mod access_tokens;
 mod login_codes;
 mod sessions;
 mod users;
+mod web_flows;
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,7 +21,10 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
 pub use sessions::{IssuedRefreshToken, RefreshOutcome};
-pub use users::{LoginRecord, NewSession, ProfileUpdate, SessionKeys, UserRecord};
+pub use users::{
+    ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,
+};
+pub use web_flows::{NewWebFlow, RedeemedTicket, SpentFlow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

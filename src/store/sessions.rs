@@ -3,17 +3,17 @@
 
 use std::time::Duration;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{retired_refresh_token, session, user};
-use rand::RngCore;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr,
 };
-use sha2::{Digest, Sha256};
 
 use super::{Store, StoreError, UniqueRow, UserRecord, is_unique_violation, users::user_view};
-use crate::domain::{AppId, SessionId, UserId};
+use crate::{
+    crypto,
+    domain::{App, SessionId, UserId},
+};
 
 /// 256 bits: guessing one is not a strategy.
 const REFRESH_TOKEN_BYTES: usize = 32;
@@ -39,18 +39,9 @@ pub enum RefreshOutcome {
 
 /// A new random refresh token and the hash that is stored for it.
 fn new_refresh_token() -> (String, String) {
-    let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_token(&token);
+    let token = crypto::random_urlsafe(REFRESH_TOKEN_BYTES);
+    let hash = crypto::sha256_hex(&token);
     (token, hash)
-}
-
-fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl Store {
@@ -58,6 +49,7 @@ impl Store {
     pub async fn start_session(
         &self,
         user_id: UserId,
+        app: App,
         refresh_ttl: Duration,
     ) -> Result<(SessionId, IssuedRefreshToken), StoreError> {
         let session_id = SessionId::generate();
@@ -66,6 +58,7 @@ impl Store {
         session::Entity::insert(session::ActiveModel {
             id: Set(session_id.as_uuid()),
             user_id: Set(user_id.as_uuid()),
+            app: Set(app.as_str().to_owned()),
             created_at: Set(now),
             revoked_at: Set(None),
             refresh_token_hash: Set(hash),
@@ -82,15 +75,14 @@ impl Store {
         ))
     }
 
-    /// The user behind an active session, as `appid` sees them, in one query: what every
+    /// The user behind an active session, with their identities, in one query: what every
     /// authenticated request needs.
     pub async fn active_session_user(
         &self,
         session_id: SessionId,
         user_id: UserId,
-        appid: &AppId,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let query = user_view(appid)
+        let query = user_view()
             .inner_join(
                 session::Entity,
                 Expr::col((session::Entity, session::Column::UserId))
@@ -120,7 +112,7 @@ impl Store {
         presented: &str,
         refresh_ttl: Duration,
     ) -> Result<RefreshOutcome, StoreError> {
-        let presented_hash = hash_token(presented);
+        let presented_hash = crypto::sha256_hex(presented);
         let Some(session) = session::Entity::find()
             .filter(session::Column::RefreshTokenHash.eq(presented_hash.as_str()))
             .unique(&self.db)

@@ -1,16 +1,18 @@
-//! Users and their WeChat identities, with each identity's sealed session_key.
+//! Users and their WeChat identities, with each mini-program identity's sealed
+//! session_key. The one way an identity finds or creates its user, and the one way two
+//! users become one, live here: every login path and every join goes through them.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    user,
+    login_code, session, user, web_flow,
     wechat_identity::{self, StoredSessionKey},
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait, Order, QueryFilter,
+    QuerySelect, TransactionTrait,
     sea_query::{Expr, Query, SelectStatement},
 };
 use uuid::Uuid;
@@ -18,7 +20,7 @@ use uuid::Uuid;
 use super::{Store, StoreError, UniqueRow, is_unique_violation};
 use crate::{
     crypto::Sealed,
-    domain::{AppId, OpenId, SessionKey, UnionId, UserId},
+    domain::{App, AppId, OpenId, SessionKey, UnionId, UserId},
 };
 
 /// How long the replaced session_key is still tried: a mini program that calls `wx.login`
@@ -26,28 +28,59 @@ use crate::{
 const PREVIOUS_KEY_GRACE: Duration = Duration::from_secs(300);
 const RESEAL_BATCH: u64 = 500;
 
-/// A user as one WeChat app sees them.
+/// One (appid, openid) of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRecord {
+    pub app: App,
+    pub appid: AppId,
+    pub openid: OpenId,
+}
+
+/// A user with their identities, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub id: UserId,
-    pub openid: OpenId,
     pub unionid: Option<UnionId>,
     pub phone_number: Option<String>,
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
+    pub identities: Vec<IdentityRecord>,
 }
 
-/// What a successful `jscode2session` tells us, ready to be remembered.
-pub struct NewSession<'a> {
+impl UserRecord {
+    /// The user's openid in the app `appid` names, if they have signed in there.
+    pub fn openid_in(&self, appid: &AppId) -> Option<&OpenId> {
+        self.identities
+            .iter()
+            .find(|identity| &identity.appid == appid)
+            .map(|identity| &identity.openid)
+    }
+}
+
+/// A session_key from `jscode2session`, stamped with when WeChat handed it out.
+pub struct ExchangedKey<'a> {
+    pub key: &'a SessionKey,
+    /// Microseconds since the epoch, strictly increasing within this process.
+    pub exchanged_us: i64,
+}
+
+/// What a login learned about a person from WeChat, ready to be matched to a user.
+pub struct IdentityClaim<'a> {
+    pub app: App,
     pub appid: &'a AppId,
     pub openid: &'a OpenId,
-    pub session_key: &'a SessionKey,
     pub unionid: Option<&'a UnionId>,
+    /// Only the mini program has one.
+    pub session_key: Option<ExchangedKey<'a>>,
+    pub profile: Option<&'a ProfileUpdate>,
 }
 
-pub struct LoginRecord {
-    pub user: UserRecord,
+/// The user an identity belongs to after a login.
+pub struct Resolved {
+    pub user_id: UserId,
     pub new_user: bool,
+    /// A user this login joined into `user_id`; that id no longer exists.
+    pub removed: Option<UserId>,
 }
 
 /// The caller's identity in one app with the keys their encrypted data may be sealed with:
@@ -58,6 +91,8 @@ pub struct SessionKeys {
     pub previous: Option<SessionKey>,
 }
 
+/// Profile fields to save; `None` leaves a field as it is.
+#[derive(Default)]
 pub struct ProfileUpdate {
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
@@ -70,85 +105,181 @@ fn seal_context(appid: &str, openid: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Remembers a login: creates the user and identity on first sight, otherwise replaces
-    /// the stored session_key. Safe under any number of concurrent logins of one openid.
-    pub async fn record_login(&self, session: &NewSession<'_>) -> Result<LoginRecord, StoreError> {
-        // A lost race to create the identity means it exists now: the next round updates it.
+    /// Finds the user an identity belongs to: by the identity itself, else by its unionid
+    /// (adding the identity to that user), else a new user. A unionid that arrives for a
+    /// user who has none, and that another user already holds, joins the two. Safe under
+    /// any number of concurrent logins of one identity.
+    pub async fn resolve_identity(
+        &self,
+        claim: &IdentityClaim<'_>,
+    ) -> Result<Resolved, StoreError> {
+        // A lost race to create the identity means it exists now: the next round finds it.
         for _ in 0..3 {
-            if self.replace_session_key(session).await? {
-                let mut user = self.user_by_openid(session.appid, session.openid).await?;
-                if let Some(unionid) = session.unionid
-                    && user.unionid.is_none()
-                {
-                    attach_unionid(&self.writer, user.id, unionid).await?;
-                    user = self.user_by_openid(session.appid, session.openid).await?;
+            let resolved = match self.identity(claim.appid, claim.openid).await? {
+                Some(identity) => Some(self.update_identity(&identity, claim).await?),
+                None => self.try_create_identity(claim).await?,
+            };
+            if let Some(resolved) = resolved {
+                if let Some(profile) = claim.profile {
+                    self.save_profile_fields(resolved.user_id, profile).await?;
                 }
-                return Ok(LoginRecord {
-                    user,
-                    new_user: false,
-                });
-            }
-            if let Some(created) = self.try_create_identity(session).await? {
-                return Ok(created);
+                return Ok(resolved);
             }
         }
         Err(StoreError::Contended)
     }
 
-    /// The user as seen from `appid`, or `None` when they have no identity there.
-    pub async fn find_user(
+    async fn update_identity(
         &self,
-        id: UserId,
-        appid: &AppId,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let query = user_view(appid)
+        identity: &wechat_identity::Model,
+        claim: &IdentityClaim<'_>,
+    ) -> Result<Resolved, StoreError> {
+        if let Some(key) = &claim.session_key {
+            self.store_session_key(identity.id, claim, key).await?;
+        }
+        let user_id = UserId::from(identity.user_id);
+        let Some(unionid) = claim.unionid else {
+            return Ok(Resolved {
+                user_id,
+                new_user: false,
+                removed: None,
+            });
+        };
+        if identity.unionid.is_none() {
+            wechat_identity::Entity::update_many()
+                .col_expr(
+                    wechat_identity::Column::Unionid,
+                    Expr::value(unionid.as_str()),
+                )
+                .filter(wechat_identity::Column::Id.eq(identity.id))
+                .exec(&self.writer)
+                .await?;
+        }
+        let (user_id, removed) = self.attach_unionid(user_id, unionid).await?;
+        Ok(Resolved {
+            user_id,
+            new_user: false,
+            removed,
+        })
+    }
+
+    /// Gives `user` the unionid unless they already have one. When another user holds it,
+    /// the two are one person: they are joined, and the kept user's id is returned with
+    /// the one that is gone.
+    pub async fn attach_unionid(
+        &self,
+        user: UserId,
+        unionid: &UnionId,
+    ) -> Result<(UserId, Option<UserId>), StoreError> {
+        for _ in 0..3 {
+            let txn = self.writer.begin().await?;
+            let Some(current) = user::Entity::find_by_id(user.as_uuid())
+                .unique(&txn)
+                .await?
+            else {
+                return Err(StoreError::Corrupt("identity without a user".to_owned()));
+            };
+            if current.unionid.is_some() {
+                // A user keeps the unionid they have: WeChat never changes one.
+                return Ok((user, None));
+            }
+            let holder = user::Entity::find()
+                .filter(user::Column::Unionid.eq(unionid.as_str()))
+                .unique(&txn)
+                .await?;
+            let outcome = match holder {
+                Some(holder) => {
+                    let (kept, removed) = join_users(&txn, current, holder, Some(unionid)).await?;
+                    (kept, Some(removed))
+                }
+                None => {
+                    let set = user::Entity::update_many()
+                        .col_expr(user::Column::Unionid, Expr::value(unionid.as_str()))
+                        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+                        .filter(user::Column::Id.eq(user.as_uuid()))
+                        .filter(user::Column::Unionid.is_null())
+                        .exec(&txn)
+                        .await;
+                    match set {
+                        Ok(_) => (user, None),
+                        // Another login gave a user this unionid meanwhile: join next round.
+                        Err(error) if is_unique_violation(&error) => continue,
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            };
+            txn.commit().await?;
+            return Ok(outcome);
+        }
+        Err(StoreError::Contended)
+    }
+
+    /// Makes two users one, as a proven shared phone number or unionid says they are.
+    pub async fn join(&self, a: UserId, b: UserId) -> Result<(UserId, UserId), StoreError> {
+        let txn = self.writer.begin().await?;
+        let (Some(a), Some(b)) = (
+            user::Entity::find_by_id(a.as_uuid()).unique(&txn).await?,
+            user::Entity::find_by_id(b.as_uuid()).unique(&txn).await?,
+        ) else {
+            return Err(StoreError::Corrupt(
+                "a user to join does not exist".to_owned(),
+            ));
+        };
+        let joined = join_users(&txn, a, b, None).await?;
+        txn.commit().await?;
+        Ok(joined)
+    }
+
+    /// The user with their identities, or `None` when there is no such user.
+    pub async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        let query = user_view()
             .and_where(Expr::col((user::Entity, user::Column::Id)).eq(id.as_uuid()))
             .to_owned();
         self.query_user(&query).await
     }
 
-    async fn user_by_openid(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-    ) -> Result<UserRecord, StoreError> {
-        let query = user_view(appid)
-            .and_where(
-                Expr::col((wechat_identity::Entity, wechat_identity::Column::Openid))
-                    .eq(openid.as_str()),
-            )
-            .to_owned();
-        self.query_user(&query)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("identity without a user".to_owned()))
-    }
-
-    /// Runs a [`user_view`] query.
+    /// Runs a [`user_view`] query that matches one user.
     pub(super) async fn query_user(
         &self,
         query: &SelectStatement,
     ) -> Result<Option<UserRecord>, StoreError> {
-        // query_all, not query_one: it steps the statement to completion, so on SQLite the
-        // connection's read transaction ends with it instead of lingering until the cached
-        // statement is next reset. These queries match at most one row.
-        let Some(row) = self.db.query_all(query).await?.into_iter().next() else {
+        // query_all steps the statement to completion, so on SQLite the connection's read
+        // transaction ends with it instead of lingering until the cached statement is next
+        // reset. One row per identity of the one user.
+        let rows = self.db.query_all(query).await?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Ok(None);
         };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
-        Ok(Some(UserRecord {
-            id: row.try_get::<Uuid>("", "id")?.into(),
-            openid: OpenId::parse(&row.try_get::<String>("", "openid")?)
-                .map_err(|_| corrupt("openid"))?,
-            unionid: row
+        let mut user = UserRecord {
+            id: first.try_get::<Uuid>("", "id")?.into(),
+            unionid: first
                 .try_get::<Option<String>>("", "unionid")?
                 .as_deref()
                 .map(UnionId::parse)
                 .transpose()
                 .map_err(|_| corrupt("unionid"))?,
-            phone_number: row.try_get("", "phone_number")?,
-            nickname: row.try_get("", "nickname")?,
-            avatar_url: row.try_get("", "avatar_url")?,
-        }))
+            phone_number: first.try_get("", "phone_number")?,
+            nickname: first.try_get("", "nickname")?,
+            avatar_url: first.try_get("", "avatar_url")?,
+            identities: Vec::new(),
+        };
+        for row in std::iter::once(first).chain(rows) {
+            let (Some(app), Some(appid), Some(openid)) = (
+                row.try_get::<Option<String>>("", "identity_app")?,
+                row.try_get::<Option<String>>("", "identity_appid")?,
+                row.try_get::<Option<String>>("", "identity_openid")?,
+            ) else {
+                continue;
+            };
+            user.identities.push(IdentityRecord {
+                app: App::parse(&app).map_err(|_| corrupt("app"))?,
+                appid: AppId::parse(&appid).map_err(|_| corrupt("appid"))?,
+                openid: OpenId::parse(&openid).map_err(|_| corrupt("openid"))?,
+            });
+        }
+        Ok(Some(user))
     }
 
     pub async fn session_keys(
@@ -159,9 +290,12 @@ impl Store {
         let Some(identity) = self.identity_of(id, appid).await? else {
             return Ok(None);
         };
+        let Some(sealed_current) = &identity.session_key else {
+            return Ok(None);
+        };
         let context = seal_context(&identity.appid, &identity.openid);
         let current = self.open_session_key(
-            &identity.session_key,
+            sealed_current,
             identity.session_key_kid.as_deref(),
             &context,
         )?;
@@ -198,11 +332,28 @@ impl Store {
         Ok(())
     }
 
+    /// Saves the given profile fields; a unionid may join this user with another. Returns
+    /// the user the profile now belongs to and the id a join removed.
     pub async fn save_profile(
         &self,
         id: UserId,
         profile: &ProfileUpdate,
+    ) -> Result<(UserId, Option<UserId>), StoreError> {
+        self.save_profile_fields(id, profile).await?;
+        match &profile.unionid {
+            Some(unionid) => self.attach_unionid(id, unionid).await,
+            None => Ok((id, None)),
+        }
+    }
+
+    async fn save_profile_fields(
+        &self,
+        id: UserId,
+        profile: &ProfileUpdate,
     ) -> Result<(), StoreError> {
+        if profile.nickname.is_none() && profile.avatar_url.is_none() {
+            return Ok(());
+        }
         let mut update = user::Entity::update_many()
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(id.as_uuid()));
@@ -213,9 +364,6 @@ impl Store {
             update = update.col_expr(user::Column::AvatarUrl, Expr::value(avatar_url.as_str()));
         }
         update.exec(&self.writer).await?;
-        if let Some(unionid) = &profile.unionid {
-            attach_unionid(&self.writer, id, unionid).await?;
-        }
         Ok(())
     }
 
@@ -226,6 +374,7 @@ impl Store {
         let mut resealed = 0;
         loop {
             let batch = wechat_identity::Entity::find()
+                .filter(wechat_identity::Column::SessionKey.is_not_null())
                 .filter(
                     wechat_identity::Column::SessionKeyKid
                         .is_null()
@@ -238,12 +387,12 @@ impl Store {
                 return Ok(resealed);
             }
             for identity in &batch {
+                let Some(stored) = &identity.session_key else {
+                    continue;
+                };
                 let context = seal_context(&identity.appid, &identity.openid);
-                let key = self.open_session_key(
-                    &identity.session_key,
-                    identity.session_key_kid.as_deref(),
-                    &context,
-                )?;
+                let key =
+                    self.open_session_key(stored, identity.session_key_kid.as_deref(), &context)?;
                 let sealed = self.sealer.seal(key.expose_text().as_bytes(), &context);
                 let previous = match &identity.previous_session_key {
                     Some(old) => self
@@ -274,7 +423,7 @@ impl Store {
                         Expr::value(previous.map(|p| p.key_id)),
                     )
                     .filter(wechat_identity::Column::Id.eq(identity.id))
-                    .filter(wechat_identity::Column::SessionKey.eq(identity.session_key.0.as_str()))
+                    .filter(wechat_identity::Column::SessionKey.eq(stored.0.as_str()))
                     .exec(&self.writer)
                     .await?;
                 resealed += 1;
@@ -306,11 +455,23 @@ impl Store {
         SessionKey::parse(&text).map_err(|_| StoreError::Corrupt("stored session_key".to_owned()))
     }
 
-    fn seal_session_key(&self, session: &NewSession<'_>) -> Sealed {
+    fn seal_session_key(&self, claim: &IdentityClaim<'_>, key: &SessionKey) -> Sealed {
         self.sealer.seal(
-            session.session_key.expose_text().as_bytes(),
-            &seal_context(session.appid.as_str(), session.openid.as_str()),
+            key.expose_text().as_bytes(),
+            &seal_context(claim.appid.as_str(), claim.openid.as_str()),
         )
+    }
+
+    async fn identity(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> Result<Option<wechat_identity::Model>, StoreError> {
+        Ok(wechat_identity::Entity::find()
+            .filter(wechat_identity::Column::Appid.eq(appid.as_str()))
+            .filter(wechat_identity::Column::Openid.eq(openid.as_str()))
+            .unique(&self.db)
+            .await?)
     }
 
     async fn identity_of(
@@ -325,14 +486,21 @@ impl Store {
             .await?)
     }
 
-    /// Stores a new session_key on an existing identity, keeping the replaced one for the
-    /// grace period. `false` when the identity does not exist yet.
-    async fn replace_session_key(&self, session: &NewSession<'_>) -> Result<bool, StoreError> {
+    /// Stores a session_key in the order WeChat handed keys out, whatever order the
+    /// exchanges finish in here: a key newer than the stored one replaces it (which
+    /// becomes the grace-period key); an older one can at most become the grace-period
+    /// key, if it is newer than that.
+    async fn store_session_key(
+        &self,
+        identity_id: Uuid,
+        claim: &IdentityClaim<'_>,
+        exchanged: &ExchangedKey<'_>,
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
-        let sealed = self.seal_session_key(session);
+        let sealed = self.seal_session_key(claim, exchanged.key);
         // The previous-key columns come first: MySQL applies SET assignments left to right,
         // so they must copy the old values before those are overwritten.
-        let mut update = wechat_identity::Entity::update_many()
+        let newer = wechat_identity::Entity::update_many()
             .col_expr(
                 wechat_identity::Column::PreviousSessionKey,
                 Expr::col(wechat_identity::Column::SessionKey),
@@ -342,40 +510,74 @@ impl Store {
                 Expr::col(wechat_identity::Column::SessionKeyKid),
             )
             .col_expr(
+                wechat_identity::Column::PreviousSessionKeyExchangedUs,
+                Expr::col(wechat_identity::Column::SessionKeyExchangedUs),
+            )
+            .col_expr(
                 wechat_identity::Column::SessionKey,
-                Expr::value(sealed.value),
+                Expr::value(sealed.value.clone()),
             )
             .col_expr(
                 wechat_identity::Column::SessionKeyKid,
-                Expr::value(sealed.key_id),
+                Expr::value(sealed.key_id.clone()),
+            )
+            .col_expr(
+                wechat_identity::Column::SessionKeyExchangedUs,
+                Expr::value(exchanged.exchanged_us),
             )
             .col_expr(
                 wechat_identity::Column::SessionKeyUpdatedAt,
                 Expr::value(now),
             )
             .col_expr(wechat_identity::Column::UpdatedAt, Expr::value(now))
-            .filter(wechat_identity::Column::Appid.eq(session.appid.as_str()))
-            .filter(wechat_identity::Column::Openid.eq(session.openid.as_str()));
-        if let Some(unionid) = session.unionid {
-            update = update.col_expr(
-                wechat_identity::Column::Unionid,
-                Expr::value(unionid.as_str()),
-            );
+            .filter(wechat_identity::Column::Id.eq(identity_id))
+            .filter(wechat_identity::Column::SessionKeyExchangedUs.lt(exchanged.exchanged_us))
+            .exec(&self.writer)
+            .await?;
+        if newer.rows_affected > 0 {
+            return Ok(());
         }
-        // The key always changes, so a matching row always counts as affected (MySQL too).
-        Ok(update.exec(&self.writer).await?.rows_affected > 0)
+        wechat_identity::Entity::update_many()
+            .col_expr(
+                wechat_identity::Column::PreviousSessionKey,
+                Expr::value(sealed.value),
+            )
+            .col_expr(
+                wechat_identity::Column::PreviousSessionKeyKid,
+                Expr::value(sealed.key_id),
+            )
+            .col_expr(
+                wechat_identity::Column::PreviousSessionKeyExchangedUs,
+                Expr::value(exchanged.exchanged_us),
+            )
+            .filter(wechat_identity::Column::Id.eq(identity_id))
+            .filter(wechat_identity::Column::SessionKeyExchangedUs.gt(exchanged.exchanged_us))
+            .filter(
+                wechat_identity::Column::PreviousSessionKeyExchangedUs
+                    .is_null()
+                    .or(wechat_identity::Column::PreviousSessionKeyExchangedUs
+                        .lt(exchanged.exchanged_us)),
+            )
+            .exec(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// Creates the identity (and, unless its unionid already names one, the user) in one
     /// transaction. `None` when a concurrent login created the identity first.
     async fn try_create_identity(
         &self,
-        session: &NewSession<'_>,
-    ) -> Result<Option<LoginRecord>, StoreError> {
+        claim: &IdentityClaim<'_>,
+    ) -> Result<Option<Resolved>, StoreError> {
         let now = Utc::now();
-        let sealed = self.seal_session_key(session);
+        let sealed = claim.session_key.as_ref().map(|exchanged| {
+            (
+                self.seal_session_key(claim, exchanged.key),
+                exchanged.exchanged_us,
+            )
+        });
         let txn = self.writer.begin().await?;
-        let (user_id, new_user) = match session.unionid {
+        let (user_id, new_user) = match claim.unionid {
             Some(unionid) => user_for_unionid(&txn, unionid, now).await?,
             None => (insert_user(&txn, None, now).await?, true),
         };
@@ -383,13 +585,18 @@ impl Store {
         wechat_identity::Entity::insert(wechat_identity::ActiveModel {
             id: Set(identity_id),
             user_id: Set(user_id.as_uuid()),
-            appid: Set(session.appid.as_str().to_owned()),
-            openid: Set(session.openid.as_str().to_owned()),
-            unionid: Set(session.unionid.map(|u| u.as_str().to_owned())),
-            session_key: Set(StoredSessionKey(sealed.value)),
-            session_key_kid: Set(Some(sealed.key_id)),
+            app: Set(claim.app.as_str().to_owned()),
+            appid: Set(claim.appid.as_str().to_owned()),
+            openid: Set(claim.openid.as_str().to_owned()),
+            unionid: Set(claim.unionid.map(|u| u.as_str().to_owned())),
+            session_key: Set(sealed
+                .as_ref()
+                .map(|(s, _)| StoredSessionKey(s.value.clone()))),
+            session_key_kid: Set(sealed.as_ref().map(|(s, _)| s.key_id.clone())),
+            session_key_exchanged_us: Set(sealed.as_ref().map_or(0, |(_, us)| *us)),
             previous_session_key: Set(None),
             previous_session_key_kid: Set(None),
+            previous_session_key_exchanged_us: Set(None),
             session_key_updated_at: Set(now),
             created_at: Set(now),
             updated_at: Set(now),
@@ -403,8 +610,8 @@ impl Store {
         // Read back rather than trust the affected-row count, which MySQL (FOUND_ROWS)
         // reports as 1 for a conflicting `ON DUPLICATE KEY UPDATE`.
         let winner = wechat_identity::Entity::find()
-            .filter(wechat_identity::Column::Appid.eq(session.appid.as_str()))
-            .filter(wechat_identity::Column::Openid.eq(session.openid.as_str()))
+            .filter(wechat_identity::Column::Appid.eq(claim.appid.as_str()))
+            .filter(wechat_identity::Column::Openid.eq(claim.openid.as_str()))
             .unique(&txn)
             .await?;
         if winner.is_none_or(|w| w.id != identity_id) {
@@ -412,14 +619,18 @@ impl Store {
             return Ok(None);
         }
         txn.commit().await?;
-        let user = self.user_by_openid(session.appid, session.openid).await?;
-        Ok(Some(LoginRecord { user, new_user }))
+        Ok(Some(Resolved {
+            user_id,
+            new_user,
+            removed: None,
+        }))
     }
 }
 
-/// Users as one app sees them: the user's columns and the openid of their identity in
-/// `appid`. Callers add the condition that picks the user.
-pub(super) fn user_view(appid: &AppId) -> SelectStatement {
+/// Users with their identities: one row per identity (or one row with NULL identity
+/// columns for a user without any), oldest identity first. Callers add the condition
+/// that picks the user.
+pub(super) fn user_view() -> SelectStatement {
     Query::select()
         .columns([
             (user::Entity, user::Column::Id),
@@ -428,18 +639,98 @@ pub(super) fn user_view(appid: &AppId) -> SelectStatement {
             (user::Entity, user::Column::Nickname),
             (user::Entity, user::Column::AvatarUrl),
         ])
-        .column((wechat_identity::Entity, wechat_identity::Column::Openid))
+        .expr_as(
+            Expr::col((wechat_identity::Entity, wechat_identity::Column::App)),
+            "identity_app",
+        )
+        .expr_as(
+            Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid)),
+            "identity_appid",
+        )
+        .expr_as(
+            Expr::col((wechat_identity::Entity, wechat_identity::Column::Openid)),
+            "identity_openid",
+        )
         .from(user::Entity)
-        .inner_join(
+        .left_join(
             wechat_identity::Entity,
             Expr::col((wechat_identity::Entity, wechat_identity::Column::UserId))
-                .equals((user::Entity, user::Column::Id))
-                .and(
-                    Expr::col((wechat_identity::Entity, wechat_identity::Column::Appid))
-                        .eq(appid.as_str()),
-                ),
+                .equals((user::Entity, user::Column::Id)),
+        )
+        .order_by(
+            (wechat_identity::Entity, wechat_identity::Column::CreatedAt),
+            Order::Asc,
+        )
+        .order_by(
+            (wechat_identity::Entity, wechat_identity::Column::Id),
+            Order::Asc,
         )
         .to_owned()
+}
+
+/// Joins two users inside `txn`: the one created first keeps its id; the other's
+/// identities, sessions and pending sign-ins move to it, and so do its phone number and
+/// profile where the kept user has none; then the other is deleted. `unionid`, when given,
+/// ends up on the kept user. Returns (kept, removed).
+async fn join_users(
+    txn: &DatabaseTransaction,
+    a: user::Model,
+    b: user::Model,
+    unionid: Option<&UnionId>,
+) -> Result<(UserId, UserId), StoreError> {
+    let (keep, remove) = if (a.created_at, a.id) <= (b.created_at, b.id) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    wechat_identity::Entity::update_many()
+        .col_expr(wechat_identity::Column::UserId, Expr::value(keep.id))
+        .filter(wechat_identity::Column::UserId.eq(remove.id))
+        .exec(txn)
+        .await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::UserId, Expr::value(keep.id))
+        .filter(session::Column::UserId.eq(remove.id))
+        .exec(txn)
+        .await?;
+    web_flow::Entity::update_many()
+        .col_expr(web_flow::Column::UserId, Expr::value(keep.id))
+        .filter(web_flow::Column::UserId.eq(remove.id))
+        .exec(txn)
+        .await?;
+    login_code::Entity::update_many()
+        .col_expr(login_code::Column::UserId, Expr::value(keep.id))
+        .filter(login_code::Column::UserId.eq(remove.id))
+        .exec(txn)
+        .await?;
+    // Deleted before the kept user takes its unionid: the column is unique.
+    user::Entity::delete_by_id(remove.id).exec(txn).await?;
+    let unionid = keep
+        .unionid
+        .clone()
+        .or(remove.unionid.clone())
+        .or(unionid.map(|u| u.as_str().to_owned()));
+    user::Entity::update_many()
+        .col_expr(user::Column::Unionid, Expr::value(unionid))
+        .col_expr(
+            user::Column::PhoneNumber,
+            Expr::value(keep.phone_number.or(remove.phone_number)),
+        )
+        .col_expr(
+            user::Column::Nickname,
+            Expr::value(keep.nickname.or(remove.nickname)),
+        )
+        .col_expr(
+            user::Column::AvatarUrl,
+            Expr::value(keep.avatar_url.or(remove.avatar_url)),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(user::Column::Id.eq(keep.id))
+        .exec(txn)
+        .await?;
+    let (kept, removed) = (UserId::from(keep.id), UserId::from(remove.id));
+    tracing::info!(user_id = %kept, removed_user_id = %removed, "joined two users into one");
+    Ok((kept, removed))
 }
 
 fn new_user_row(id: UserId, unionid: Option<&UnionId>, now: DateTime<Utc>) -> user::ActiveModel {
@@ -490,29 +781,6 @@ async fn user_for_unionid(
         .await?
         .ok_or_else(|| StoreError::Corrupt("unionid vanished during login".to_owned()))?;
     Ok((holder.id.into(), holder.id == id.as_uuid()))
-}
-
-/// Records a unionid on a user who has none yet. A unionid that already belongs to another
-/// user is left where it is: merging two accounts is a decision for a human, not a login.
-async fn attach_unionid(
-    db: &impl ConnectionTrait,
-    id: UserId,
-    unionid: &UnionId,
-) -> Result<(), StoreError> {
-    let result = user::Entity::update_many()
-        .col_expr(user::Column::Unionid, Expr::value(unionid.as_str()))
-        .filter(user::Column::Id.eq(id.as_uuid()))
-        .filter(user::Column::Unionid.is_null())
-        .exec(db)
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if is_unique_violation(&error) => {
-            tracing::warn!(user_id = %id, "unionid already belongs to another user; not merging");
-            Ok(())
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 fn parse_openid(raw: &str) -> Result<OpenId, StoreError> {

@@ -1,10 +1,13 @@
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicI64, Ordering},
+    time::Duration,
+};
 
 use serde::{Deserialize, de::DeserializeOwned};
 use tokio::time::Instant;
 
 use crate::{
-    config::{Secret, WeChatSettings},
+    config::{AppCredentials, Secret},
     domain::{AppId, JsCode, OpenId, SessionKey, UnionId},
 };
 
@@ -70,14 +73,30 @@ pub struct CodeSession {
     pub openid: OpenId,
     pub session_key: SessionKey,
     pub unionid: Option<UnionId>,
+    /// When the answer arrived (µs since the epoch, strictly increasing in this process):
+    /// WeChat's newest key is the one from the exchange that finished last.
+    pub exchanged_us: i64,
+}
+
+/// Microseconds since the epoch, never the same or smaller twice in this process, so that
+/// two exchanges finishing within one clock tick are still ordered.
+fn exchange_timestamp() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_micros();
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    now.max(previous + 1)
 }
 
 #[derive(Clone)]
 pub struct WeChatClient {
-    http: reqwest::Client,
-    base_url: String,
-    appid: AppId,
-    secret: Secret,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
+    pub(super) appid: AppId,
+    pub(super) secret: Secret,
     budget: Duration,
 }
 
@@ -131,19 +150,33 @@ struct CodeSessionWire {
 }
 
 impl WeChatClient {
-    pub fn new(settings: &WeChatSettings, base_url: String) -> Result<Self, reqwest::Error> {
+    /// A client for one app's credentials; `budget` bounds each call, retries included.
+    pub fn new(
+        budget: Duration,
+        base_url: String,
+        app: &AppCredentials,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
+            .timeout(budget)
+            .connect_timeout(budget.min(Duration::from_secs(2)))
             .user_agent(concat!("wechat-auth/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             http,
             base_url,
-            appid: settings.appid.clone(),
-            secret: settings.secret.clone(),
-            budget: settings.timeout,
+            appid: app.appid.clone(),
+            secret: app.secret.clone(),
+            budget,
         })
+    }
+
+    /// The same connection pool and time budget, speaking for another app.
+    pub fn for_app(&self, app: &AppCredentials) -> Self {
+        Self {
+            appid: app.appid.clone(),
+            secret: app.secret.clone(),
+            ..self.clone()
+        }
     }
 
     pub fn appid(&self) -> &AppId {
@@ -168,8 +201,10 @@ impl WeChatClient {
                 ])
             })
             .await?;
+        let exchanged_us = exchange_timestamp();
         let bad = |what: &str| WeChatError::BadAnswer(format!("jscode2session returned {what}"));
         Ok(CodeSession {
+            exchanged_us,
             openid: OpenId::parse(&wire.openid).map_err(|_| bad("a malformed openid"))?,
             session_key: SessionKey::parse(&wire.session_key)
                 .map_err(|_| bad("a malformed session_key"))?,
@@ -254,7 +289,7 @@ impl WeChatClient {
     }
 
     /// Runs one API call within the time budget, retrying only what is safe to retry.
-    async fn call<T: DeserializeOwned>(
+    pub(super) async fn call<T: DeserializeOwned>(
         &self,
         api: &'static str,
         request: impl Fn() -> reqwest::RequestBuilder,
