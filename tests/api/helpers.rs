@@ -21,6 +21,15 @@ use wechat_auth::{
 
 pub const APPID: &str = "wxtest0123456789ab";
 pub const APP_SECRET: &str = "test-appsecret-never-shown";
+pub const OA_APPID: &str = "wxoa0123456789abcd";
+pub const OA_SECRET: &str = "test-oa-secret-never-shown";
+pub const WEB_APPID: &str = "wxweb0123456789abc";
+pub const WEB_SECRET: &str = "test-web-secret-never-shown";
+/// How browsers reach the service in tests (only ever used inside URLs we check).
+pub const PUBLIC_BASE_URL: &str = "https://auth.example.test";
+pub const OPEN_BASE: &str = "https://open.example.test";
+/// The allow-listed return URLs.
+pub const RETURN_URL: &str = "https://app.example.test/done";
 pub const JWT_SECRET: &str = "integration-test-jwt-secret-0123456789";
 
 /// The running service plus everything a test needs to drive and inspect it.
@@ -71,6 +80,16 @@ async fn spawn_with(
         ("WECHAT_SECRET", APP_SECRET),
         ("JWT_SECRET", JWT_SECRET),
         ("WECHAT_TIMEOUT_MS", "1500"),
+        ("WECHAT_OA_APPID", OA_APPID),
+        ("WECHAT_OA_SECRET", OA_SECRET),
+        ("WECHAT_WEB_APPID", WEB_APPID),
+        ("WECHAT_WEB_SECRET", WEB_SECRET),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),
+        ("WECHAT_OPEN_BASE", OPEN_BASE),
+        (
+            "WEB_RETURN_URLS",
+            "https://app.example.test/done,http://localhost:3000/",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -78,7 +97,12 @@ async fn spawn_with(
     values.insert("WECHAT_API_BASE".to_owned(), wechat.base_url());
     values.insert("DATABASE_URL".to_owned(), database.url.clone());
     for (key, value) in overrides {
-        values.insert((*key).to_owned(), (*value).to_owned());
+        // An empty override removes the setting.
+        if value.is_empty() {
+            values.remove(*key);
+        } else {
+            values.insert((*key).to_owned(), (*value).to_owned());
+        }
     }
     let settings = Settings::from_values(&values).expect("test settings are valid");
     let application = Application::build(settings)
@@ -232,6 +256,14 @@ pub enum Reply {
 struct FakeState {
     scripted: HashMap<String, VecDeque<Reply>>,
     session_keys: HashMap<String, SessionKey>,
+    /// Every session_key handed out per openid, in the order WeChat handed them out.
+    key_history: HashMap<String, Vec<SessionKey>>,
+    /// How long `jscode2session` waits before answering a code.
+    code_delays: HashMap<String, Duration>,
+    /// The scope WeChat reports for a web code (default: the app's consent scope).
+    web_scopes: HashMap<String, &'static str>,
+    web_tokens: HashMap<String, (String, String)>,
+    userinfo_fails: bool,
     unionids: HashMap<String, String>,
     calls: Vec<String>,
     /// (api, query or body) of every call other than jscode2session.
@@ -262,6 +294,8 @@ impl FakeWeChat {
             .at("/cgi-bin/stable_token", poem::post(stable_token))
             .at("/wxa/business/getuserphonenumber", poem::post(phone_number))
             .at("/wxa/checksession", poem::get(check_session))
+            .at("/sns/oauth2/access_token", poem::get(oauth_access_token))
+            .at("/sns/userinfo", poem::get(oauth_userinfo))
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
         Self { address, state }
@@ -291,6 +325,40 @@ impl FakeWeChat {
 
     pub fn session_key(&self, openid: &str) -> SessionKey {
         self.state.lock().unwrap().session_keys[openid].clone()
+    }
+
+    /// Every session_key handed out for `openid`, oldest first.
+    pub fn session_key_history(&self, openid: &str) -> Vec<SessionKey> {
+        self.state
+            .lock()
+            .unwrap()
+            .key_history
+            .get(openid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `jscode2session` waits this long before it hands out a key for `code`.
+    pub fn delay_code(&self, code: &str, delay: Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .code_delays
+            .insert(code.to_owned(), delay);
+    }
+
+    /// The scope `sns/oauth2/access_token` reports for `code`.
+    pub fn web_scope(&self, code: &str, scope: &'static str) {
+        self.state
+            .lock()
+            .unwrap()
+            .web_scopes
+            .insert(code.to_owned(), scope);
+    }
+
+    /// `sns/userinfo` answers an error from now on.
+    pub fn fail_userinfo(&self) {
+        self.state.lock().unwrap().userinfo_fails = true;
     }
 
     /// How many `jscode2session` calls reached the fake.
@@ -379,6 +447,10 @@ async fn jscode2session(
         Some(Reply::Slow(delay)) => tokio::time::sleep(delay).await,
         None => {}
     }
+    let delay = state.lock().unwrap().code_delays.get(&code).copied();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if query.get("appid").map(String::as_str) != Some(APPID)
         || query.get("secret").map(String::as_str) != Some(APP_SECRET)
         || query.get("grant_type").map(String::as_str) != Some("authorization_code")
@@ -396,7 +468,106 @@ async fn jscode2session(
     if let Some(unionid) = state.unionids.get(&name) {
         answer["unionid"] = json!(unionid);
     }
+    state
+        .key_history
+        .entry(openid.clone())
+        .or_default()
+        .push(session_key.clone());
     state.session_keys.insert(openid, session_key);
+    text_plain(answer.to_string())
+}
+
+/// The openid the fake's web apps give user `name` (one per app, as WeChat does).
+pub fn web_openid_of(appid: &str, name: &str) -> String {
+    let app = if appid == OA_APPID { "oa" } else { "web" };
+    format!("o_{app}_{name}")
+}
+
+#[handler]
+async fn oauth_access_token(
+    Query(query): Query<HashMap<String, String>>,
+    state: Data<&Arc<Mutex<FakeState>>>,
+) -> Response {
+    let code = query.get("code").cloned().unwrap_or_default();
+    let mut state = state.lock().unwrap();
+    state.api_calls.push((
+        "oauth2_access_token",
+        format!("appid={:?} code={code}", query.get("appid")),
+    ));
+    if let Some(Reply::Json(reply)) = state.scripted.get(&code).and_then(|r| r.front().cloned()) {
+        return text_plain(reply.to_string());
+    }
+    let appid = query.get("appid").cloned().unwrap_or_default();
+    let expected_secret = match appid.as_str() {
+        OA_APPID => OA_SECRET,
+        WEB_APPID => WEB_SECRET,
+        _ => return errcode(40013),
+    };
+    if query.get("secret").map(String::as_str) != Some(expected_secret)
+        || query.get("grant_type").map(String::as_str) != Some("authorization_code")
+    {
+        return errcode(40125);
+    }
+    let name = code.split('-').next().unwrap_or_default().to_owned();
+    let scope = state
+        .web_scopes
+        .get(&code)
+        .copied()
+        .unwrap_or(if appid == OA_APPID {
+            "snsapi_userinfo"
+        } else {
+            "snsapi_login"
+        });
+    let openid = web_openid_of(&appid, &name);
+    let token = format!("web-token-{}", uuid::Uuid::new_v4().simple());
+    state
+        .web_tokens
+        .insert(token.clone(), (openid.clone(), name.clone()));
+    let mut answer = json!({
+        "access_token": token, "expires_in": 7200, "refresh_token": "web-refresh",
+        "openid": openid, "scope": scope,
+    });
+    if scope != "snsapi_base"
+        && let Some(unionid) = state.unionids.get(&name)
+    {
+        answer["unionid"] = json!(unionid);
+    }
+    if name == "snapshot" {
+        answer["is_snapshotuser"] = json!(1);
+    }
+    text_plain(answer.to_string())
+}
+
+#[handler]
+async fn oauth_userinfo(
+    Query(query): Query<HashMap<String, String>>,
+    state: Data<&Arc<Mutex<FakeState>>>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    state
+        .api_calls
+        .push(("userinfo", format!("openid={:?}", query.get("openid"))));
+    if state.userinfo_fails {
+        return errcode(-1);
+    }
+    let Some((openid, name)) = query
+        .get("access_token")
+        .and_then(|token| state.web_tokens.get(token))
+        .cloned()
+    else {
+        return errcode(40001);
+    };
+    if query.get("openid") != Some(&openid) {
+        return errcode(40003);
+    }
+    let mut answer = json!({
+        "openid": openid, "nickname": format!("Nick {name}"), "sex": 0,
+        "province": "", "city": "", "country": "",
+        "headimgurl": format!("https://thirdwx.qlogo.cn/{name}/132"), "privilege": [],
+    });
+    if let Some(unionid) = state.unionids.get(&name) {
+        answer["unionid"] = json!(unionid);
+    }
     text_plain(answer.to_string())
 }
 
@@ -569,6 +740,7 @@ pub async fn dump_database(url: &str) -> String {
         "retired_refresh_tokens",
         "login_codes",
         "wechat_access_tokens",
+        "web_flows",
     ] {
         let rows = db
             .query_all_raw(Statement::from_string(
@@ -588,6 +760,14 @@ pub async fn dump_database(url: &str) -> String {
     }
     let _ = db.close().await;
     dump
+}
+
+/// Runs one statement on the test's database (to age rows, as time would).
+pub async fn execute_sql(url: &str, statement: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    db.execute_unprepared(statement).await.expect(statement);
+    let _ = db.close().await;
 }
 
 async fn execute_on_server(server_url: &str, statement: &str) {

@@ -16,4 +16,5 @@ mod sandbox;
 mod server_apis;
 mod sessions;
 mod tokens;
+mod web;
 mod wechat_faults;
