@@ -10,7 +10,7 @@ import { createWx } from '../../testing/wx-shim.mjs';
 const { createAuth, AuthError } = createRequire(import.meta.url)('../index.js');
 
 // Short-lived access tokens so that tests can watch them expire.
-const TTL_SECS = 3;
+const TTL_SECS = 5;
 let service;
 
 before(async () => {

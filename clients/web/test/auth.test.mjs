@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { AuthError, createAuth, readAuthParams, stripAuthParams } from '../index.js';
 import { loginAs, sleep, startService } from '../../testing/service.mjs';
 
-const TTL_SECS = 3;
+const TTL_SECS = 5;
 let service;
 
 before(async () => {
