@@ -7,15 +7,25 @@
 
 var DEFAULT_STORAGE_KEY = 'wechat-auth';
 
-class AuthError extends Error {
-  constructor(code, status, detail, body) {
-    super(detail ? code + ': ' + detail : code);
-    this.name = 'AuthError';
-    this.code = code;
-    this.status = status;
-    this.detail = detail || null;
-    this.body = body === undefined ? null : body;
-  }
+// An ES5 constructor rather than `class extends Error`: the developer tools may compile
+// npm packages to ES5, where a subclass of Error loses its prototype and `instanceof`.
+function AuthError(code, status, detail, body) {
+  this.name = 'AuthError';
+  this.message = detail ? code + ': ' + detail : code;
+  this.code = code;
+  this.status = status;
+  this.detail = detail || null;
+  this.body = body === undefined ? null : body;
+  var stack = new Error(this.message).stack;
+  if (stack) this.stack = stack;
+}
+AuthError.prototype = Object.create(Error.prototype, {
+  constructor: { value: AuthError, writable: true, configurable: true },
+});
+
+// The mini program's global `wx`, looked up where no local name hides it.
+function globalWx() {
+  return typeof wx === 'undefined' ? undefined : wx;
 }
 
 // Our problem+json body, or whatever came back when the answer is not ours (a proxy's
@@ -49,7 +59,7 @@ function wxStorage(wx) {
 
 function createAuth(options) {
   if (!options || !options.baseUrl) throw new TypeError('createAuth needs { baseUrl }');
-  var wx = options.wx || globalThis.wx;
+  var wx = options.wx || globalWx();
   if (!wx) throw new TypeError('createAuth: no wx runtime (pass { wx } outside a mini program)');
   var baseUrl = trimSlash(options.baseUrl);
   var storage = options.storage || wxStorage(wx);
