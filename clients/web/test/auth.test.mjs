@@ -32,7 +32,7 @@ class MemoryStorage {
 }
 
 /** A page at `href`: its storage, address bar and history, and the requests it made. */
-function page(href = 'https://app.example.com/account?tab=orders#top') {
+function page(href = 'https://app.example.com/account?tab=orders#top', tab = {}) {
   const location = {
     href,
     assigned: [],
@@ -54,7 +54,7 @@ function page(href = 'https://app.example.com/account?tab=orders#top') {
     requests.push({ method: request.method, path: new URL(request.url).pathname, body: init?.body });
     return fetch(request);
   };
-  const storage = new MemoryStorage();
+  const storage = tab.storage ?? new MemoryStorage();
   const flowStorage = new MemoryStorage();
   const auth = createAuth({
     baseUrl: service.baseUrl,
@@ -63,6 +63,7 @@ function page(href = 'https://app.example.com/account?tab=orders#top') {
     location,
     history,
     fetch: fetchCounting,
+    locks: tab.locks,
   });
   const requestsTo = (path) => requests.filter((r) => r.path === path).length;
   return { auth, storage, flowStorage, location, history, requests, requestsTo };
@@ -80,6 +81,21 @@ async function signedInPage() {
   const login = await loginAs(service.baseUrl, who);
   p.auth.setSession(login);
   return { ...p, login, who };
+}
+
+/** The Web Locks API's exclusive mode, as two tabs of one browser see it. */
+function exclusiveLocks() {
+  const queues = new Map();
+  return {
+    request(name, callback) {
+      const run = (queues.get(name) ?? Promise.resolve()).then(() => callback({ name }));
+      queues.set(
+        name,
+        run.catch(() => {})
+      );
+      return run;
+    },
+  };
 }
 
 const untilExpired = () => sleep((TTL_SECS + 1) * 1000);
@@ -223,6 +239,22 @@ describe('fetch', () => {
     assert.equal(requestsTo('/api/v1/auth/refresh'), 1);
     assert.deepEqual(seen, ['SIGNED_OUT']);
     assert.equal(auth.user, null);
+  });
+
+  test('two tabs sharing storage and Web Locks refresh once between them', async () => {
+    const { storage } = await signedInPage();
+    const locks = exclusiveLocks();
+    const tabA = page(undefined, { storage, locks });
+    const tabB = page(undefined, { storage, locks });
+    await untilExpired();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? tabA : tabB).auth.fetch('/api/v1/me'))
+    );
+    assert.deepEqual(
+      answers.map((res) => res.status),
+      Array(20).fill(200)
+    );
+    assert.equal(tabA.requestsTo('/api/v1/auth/refresh') + tabB.requestsTo('/api/v1/auth/refresh'), 1);
   });
 
   test('signed out, fetch sends no token', async () => {
