@@ -2,6 +2,7 @@
 //! WeChat server, talking HTTP both ways.
 
 mod at_rest;
+mod clients;
 mod config;
 mod decrypt;
 mod docs;
