@@ -15,6 +15,7 @@ mod readiness;
 mod replay;
 mod sandbox;
 mod server_apis;
+mod session_key_order;
 mod sessions;
 mod tokens;
 mod web;
