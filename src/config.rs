@@ -1050,4 +1050,109 @@ mod tests {
         );
         assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(120));
     }
+
+    #[test]
+    fn a_half_configured_app_names_the_missing_half() {
+        for (given, missing) in [
+            (("WECHAT_OA_APPID", "wxoa"), "WECHAT_OA_SECRET"),
+            (("WECHAT_OA_SECRET", "s"), "WECHAT_OA_APPID"),
+            (("WECHAT_WEB_APPID", "wxweb"), "WECHAT_WEB_SECRET"),
+            (("WECHAT_WEB_SECRET", "s"), "WECHAT_WEB_APPID"),
+        ] {
+            let mut pairs = production();
+            pairs.push(given);
+            pairs.push(("PUBLIC_BASE_URL", "https://auth.example.com"));
+            pairs.push(("WEB_RETURN_URLS", "https://app.example.com/"));
+            let err = Settings::from_values(&values(&pairs)).unwrap_err();
+            assert_eq!(err.variables(), [missing]);
+        }
+    }
+
+    #[test]
+    fn web_apps_alone_are_enough_and_need_where_browsers_go() {
+        let pairs = vec![
+            ("WECHAT_OA_APPID", "wxoa1234567890abcd"),
+            ("WECHAT_OA_SECRET", "oa-secret"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(err.variables(), ["PUBLIC_BASE_URL", "WEB_RETURN_URLS"]);
+        let mut pairs = pairs;
+        pairs.push(("PUBLIC_BASE_URL", "https://auth.example.com"));
+        pairs.push((
+            "WEB_RETURN_URLS",
+            "https://app.example.com/, https://m.example.com/h5",
+        ));
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        assert!(settings.apps.miniprogram.is_none());
+        assert_eq!(settings.web.return_urls.len(), 2);
+        assert_eq!(
+            settings.web.open_base.as_deref(),
+            Some("https://open.weixin.qq.com")
+        );
+        assert_eq!(settings.web.ticket_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_go() {
+        let err = Settings::from_values(&values(&[
+            ("JWT_SECRET", "short"),
+            ("BIND_ADDR", "nowhere"),
+            ("REFRESH_TOKEN_TTL_SECS", "x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.variables(),
+            [
+                "BIND_ADDR",
+                "WECHAT_APPID",
+                "WECHAT_SECRET",
+                "JWT_SECRET",
+                "REFRESH_TOKEN_TTL_SECS"
+            ]
+        );
+        assert!(!err.suggest_sandbox);
+        let nothing = Settings::from_values(&HashMap::new()).unwrap_err();
+        assert!(nothing.suggest_sandbox);
+        assert!(nothing.to_string().contains("WECHAT_SANDBOX=true"));
+    }
+
+    #[test]
+    fn short_lifetimes_are_accepted_for_tests() {
+        let mut pairs = production();
+        pairs.push(("REFRESH_TOKEN_TTL_SECS", "1"));
+        pairs.push(("WEB_TICKET_TTL_SECS", "1"));
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        assert_eq!(settings.sessions.refresh_token_ttl, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bad_web_settings_are_named() {
+        for (key, bad) in [
+            ("PUBLIC_BASE_URL", "auth.example.com"),
+            ("PUBLIC_BASE_URL", "https://auth.example.com/?x=1"),
+            ("WEB_RETURN_URLS", "https://ok.example.com/,not a url"),
+            ("WEB_RETURN_URLS", "https://user:pw@ok.example.com/"),
+            ("WECHAT_OPEN_BASE", "ftp://open.example.com"),
+            ("WECHAT_OA_VERIFY_FILE", "/tmp/verify.txt"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs))
+                    .unwrap_err()
+                    .variables(),
+                [key],
+                "{key}={bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sandbox_configures_every_app_and_derives_the_web_settings_at_start() {
+        let settings = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
+        assert!(settings.apps.official_account.is_some() && settings.apps.website.is_some());
+        assert!(settings.web.public_base_url.is_none());
+        assert!(settings.web.open_base.is_none());
+    }
 }
