@@ -38,6 +38,7 @@ pub struct Settings {
     pub rate_limit_per_min: Option<u32>,
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
+    pub http: HttpSettings,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -352,6 +353,43 @@ impl Settings {
                 1024..=16 * 1024 * 1024,
             )?)
             .map_err(|_| ConfigError::new("MAX_BODY_BYTES", "is too large for this machine"))?,
+            http: HttpSettings::read(&source)?,
+        })
+    }
+}
+
+/// Connection limits: how long a client may take to send a request, how long an idle
+/// keep-alive connection is kept, and how many connections are served at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// From a request's first byte (or the connection's opening) to the end of its headers.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body; a request without a body (a
+    /// long-poll) is never cut by it.
+    pub body_timeout: Duration,
+    /// How long a connection with no request in flight is kept open.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl HttpSettings {
+    fn read(source: &Source) -> Result<Self, ConfigError> {
+        let secs = |key, default| {
+            source
+                .parse_u64_in(key, default, 1..=3600)
+                .map(Duration::from_secs)
+        };
+        Ok(Self {
+            header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", 10)?,
+            body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", 30)?,
+            idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", 60)?,
+            max_connections: usize::try_from(source.parse_u64_in(
+                "MAX_CONNECTIONS",
+                20_000,
+                1..=1_000_000,
+            )?)
+            .map_err(|_| ConfigError::new("MAX_CONNECTIONS", "is too large for this machine"))?,
         })
     }
 }
@@ -478,6 +516,22 @@ fn read_toml_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
             Ok((key.to_ascii_uppercase(), value))
         })
         .collect()
+}
+
+/// `DATABASE_URL` alone (environment, then the `WECHAT_AUTH_CONFIG` file), for
+/// `wechat-auth migrate`, which needs nothing else.
+pub fn database_url_from_env() -> Result<Secret, ConfigError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut values = match env.get("WECHAT_AUTH_CONFIG") {
+        Some(path) => read_toml_file(Path::new(path))?,
+        None => HashMap::new(),
+    };
+    values.extend(env);
+    Ok(Secret::new(
+        Source(&values)
+            .get("DATABASE_URL")
+            .unwrap_or("sqlite://data/wechat-auth.db?mode=rwc"),
+    ))
 }
 
 #[cfg(test)]
@@ -691,5 +745,48 @@ mod tests {
         let settings = Settings::from_values(&values).unwrap();
         assert_eq!(settings.wechat.appid.as_str(), "wxfromfile");
         assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn connection_limits_have_sane_defaults_and_are_configurable() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert_eq!(
+            settings.http,
+            HttpSettings {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 20_000,
+            }
+        );
+        let mut pairs = production();
+        pairs.extend([
+            ("HTTP_HEADER_TIMEOUT_SECS", "2"),
+            ("HTTP_BODY_TIMEOUT_SECS", "3"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "4"),
+            ("MAX_CONNECTIONS", "5"),
+        ]);
+        let http = Settings::from_values(&values(&pairs)).unwrap().http;
+        assert_eq!(http.header_timeout, Duration::from_secs(2));
+        assert_eq!(http.body_timeout, Duration::from_secs(3));
+        assert_eq!(http.idle_timeout, Duration::from_secs(4));
+        assert_eq!(http.max_connections, 5);
+    }
+
+    #[test]
+    fn unusable_connection_limits_are_named() {
+        for (key, bad) in [
+            ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("HTTP_BODY_TIMEOUT_SECS", "soon"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "-1"),
+            ("MAX_CONNECTIONS", "0"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs)).unwrap_err().variable,
+                key
+            );
+        }
     }
 }

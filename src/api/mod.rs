@@ -8,6 +8,7 @@ mod me;
 pub mod middleware;
 pub mod problem;
 pub mod rate_limit;
+pub mod routes;
 mod security;
 mod wechat;
 

@@ -3,8 +3,10 @@
 
 mod at_rest;
 mod config;
+mod connections;
 mod decrypt;
 mod docs;
+mod hardening;
 mod helpers;
 mod jwks;
 mod login;
