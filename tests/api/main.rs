@@ -2,6 +2,7 @@
 //! WeChat server, talking HTTP both ways.
 
 mod at_rest;
+mod cli;
 mod config;
 mod connections;
 mod decrypt;
