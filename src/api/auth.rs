@@ -11,6 +11,7 @@ pub struct AuthApi;
 #[derive(Object)]
 pub struct LoginRequest {
     /// The one-time code from `wx.login()`.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!-~]+$"))]
     code: JsonString,
 }
 

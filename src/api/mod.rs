@@ -44,6 +44,8 @@ enum ApiTags {
 }
 
 /// A user as clients see it.
+// Every `Option` field is answered as `null` when unset, so it carries
+// `#[oai(nullable)]`; tests/api/docs.rs checks that no optional field lacks it.
 #[derive(Object)]
 #[oai(rename = "User")]
 pub struct UserView {
@@ -51,9 +53,13 @@ pub struct UserView {
     id: String,
     /// The user's openid in this mini program.
     openid: String,
+    #[oai(nullable)]
     unionid: Option<String>,
+    #[oai(nullable)]
     phone_number: Option<String>,
+    #[oai(nullable)]
     nickname: Option<String>,
+    #[oai(nullable)]
     avatar_url: Option<String>,
 }
 
