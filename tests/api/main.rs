@@ -15,6 +15,7 @@ mod process;
 mod rate_limits;
 mod readiness;
 mod replay;
+mod repository;
 mod sandbox;
 mod server_apis;
 mod sessions;
