@@ -19,7 +19,7 @@ echo "-- serving the document (sandbox mode, throwaway SQLite database)"
 cargo build --locked -q --bin wechat-auth
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 WECHAT_SANDBOX=true BIND_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/check.db?mode=rwc" \
-  RUST_LOG=warn target/debug/wechat-auth serve >"$work/server.log" 2>&1 &
+  RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/debug/wechat-auth" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
