@@ -43,6 +43,22 @@ pub struct Settings {
     pub rate_limit_per_min: Option<u32>,
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
+    pub http: HttpSettings,
+}
+
+/// How long each phase of a connection may take before it is closed, and how many
+/// connections are served at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// From a request's first byte (or the connection's opening) to the end of its headers.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body; a request without a body (a
+    /// long-poll) is never cut by it.
+    pub body_timeout: Duration,
+    /// How long a connection with no request in flight is kept open.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -411,6 +427,18 @@ impl Source<'_> {
                 1024..=16 * 1024 * 1024,
             ))
             .unwrap_or(usize::MAX),
+            http: self.http(),
+        }
+    }
+
+    fn http(&self) -> HttpSettings {
+        let secs = |key, default| Duration::from_secs(self.u64_in(key, default, 1..=3600));
+        HttpSettings {
+            header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", 10),
+            body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", 30),
+            idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", 60),
+            max_connections: usize::try_from(self.u64_in("MAX_CONNECTIONS", 20_000, 1..=1_000_000))
+                .unwrap_or(usize::MAX),
         }
     }
 
@@ -815,6 +843,34 @@ fn read_toml_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         .collect()
 }
 
+/// `DATABASE_URL` alone (environment, then the `WECHAT_AUTH_CONFIG` file), for
+/// `wechat-auth migrate`, which needs nothing else.
+pub fn database_url_from_env() -> Result<Secret, ConfigErrors> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut values = match env.get("WECHAT_AUTH_CONFIG") {
+        Some(path) => read_toml_file(Path::new(path)).map_err(|error| ConfigErrors {
+            errors: vec![error],
+            suggest_sandbox: false,
+        })?,
+        None => HashMap::new(),
+    };
+    values.extend(env);
+    let source = Source {
+        values: &values,
+        errors: RefCell::new(Vec::new()),
+    };
+    let url = source.database_url();
+    let errors = source.errors.into_inner();
+    if errors.is_empty() {
+        Ok(url)
+    } else {
+        Err(ConfigErrors {
+            errors,
+            suggest_sandbox: false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1154,5 +1210,50 @@ mod tests {
         assert!(settings.apps.official_account.is_some() && settings.apps.website.is_some());
         assert!(settings.web.public_base_url.is_none());
         assert!(settings.web.open_base.is_none());
+    }
+
+    #[test]
+    fn connection_limits_have_sane_defaults_and_are_configurable() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert_eq!(
+            settings.http,
+            HttpSettings {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 20_000,
+            }
+        );
+        let mut pairs = production();
+        pairs.extend([
+            ("HTTP_HEADER_TIMEOUT_SECS", "2"),
+            ("HTTP_BODY_TIMEOUT_SECS", "3"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "4"),
+            ("MAX_CONNECTIONS", "5"),
+        ]);
+        let http = Settings::from_values(&values(&pairs)).unwrap().http;
+        assert_eq!(http.header_timeout, Duration::from_secs(2));
+        assert_eq!(http.body_timeout, Duration::from_secs(3));
+        assert_eq!(http.idle_timeout, Duration::from_secs(4));
+        assert_eq!(http.max_connections, 5);
+    }
+
+    #[test]
+    fn unusable_connection_limits_are_named() {
+        for (key, bad) in [
+            ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("HTTP_BODY_TIMEOUT_SECS", "soon"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "-1"),
+            ("MAX_CONNECTIONS", "0"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs))
+                    .unwrap_err()
+                    .variables(),
+                [key]
+            );
+        }
     }
 }

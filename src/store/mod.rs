@@ -3,13 +3,13 @@
 
 mod access_tokens;
 mod login_codes;
+mod migrate;
 mod sessions;
 mod users;
 mod web_flows;
 
 use std::{sync::Arc, time::Duration};
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, Select,
     SqlErr,
@@ -20,6 +20,7 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
+pub use migrate::{migrate_down, migrate_up, migration_status};
 pub use sessions::{IssuedRefreshToken, RefreshOutcome};
 pub use users::{
     ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,
@@ -72,7 +73,7 @@ impl Store {
             };
             (db.clone(), db)
         };
-        Migrator::up(&writer, None).await?;
+        migrate::up_at_start(url, &writer).await?;
         let store = Self { db, writer, sealer };
         let resealed = store.reseal_session_keys().await?;
         if resealed > 0 {

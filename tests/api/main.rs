@@ -2,10 +2,13 @@
 //! WeChat server, talking HTTP both ways.
 
 mod at_rest;
+mod cli;
 mod clients;
 mod config;
+mod connections;
 mod decrypt;
 mod docs;
+mod hardening;
 mod helpers;
 mod jwks;
 mod login;
@@ -13,6 +16,7 @@ mod process;
 mod rate_limits;
 mod readiness;
 mod replay;
+mod repository;
 mod sandbox;
 mod server_apis;
 mod session_key_order;
