@@ -16,6 +16,7 @@ use crate::{
     },
     config::Settings,
     crypto::Sealer,
+    domain::App,
     service::{AuthService, PrincipalCache, ProfileService},
     store::{Store, StoreError},
     token::AccessTokens,
@@ -62,6 +63,11 @@ impl Application {
         let encryption = &settings.sessions.session_key_encryption;
         let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
         let store = Store::connect(settings.database_url.expose(), sealer).await?;
+        let host = if address.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], address.port()))
+        } else {
+            address
+        };
         let api_base = match &settings.wechat.api_base {
             Some(base) => base.clone(),
             None => {
@@ -69,11 +75,6 @@ impl Application {
                     "WECHAT_SANDBOX=true: serving a SIMULATED WeChat under /sandbox and logging \
                      users in against it. Never use this in production."
                 );
-                let host = if address.ip().is_unspecified() {
-                    SocketAddr::from(([127, 0, 0, 1], address.port()))
-                } else {
-                    address
-                };
                 format!("http://{host}/sandbox")
             }
         };
@@ -108,10 +109,14 @@ impl Application {
         if settings.wechat.sandbox {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(
-                    settings.wechat.appid.clone(),
-                    settings.wechat.secret.clone(),
-                ),
+                sandbox::routes(sandbox::SandboxSettings {
+                    apps: vec![sandbox::SandboxApp {
+                        app: App::Miniprogram,
+                        appid: settings.wechat.appid.clone(),
+                        secret: settings.wechat.secret.clone(),
+                    }],
+                    public_base_url: format!("http://{host}"),
+                }),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
