@@ -2,6 +2,7 @@
 //! WeChat server, talking HTTP both ways.
 
 mod at_rest;
+mod browser;
 mod config;
 mod decrypt;
 mod docs;
@@ -13,7 +14,10 @@ mod rate_limits;
 mod readiness;
 mod replay;
 mod sandbox;
+mod sandbox_app;
+mod sandbox_oauth;
 mod server_apis;
 mod sessions;
 mod tokens;
+mod web_sign_in_browser;
 mod wechat_faults;
