@@ -16,6 +16,7 @@ mod replay;
 mod sandbox;
 mod sandbox_app;
 mod sandbox_oauth;
+mod sandbox_pages_browser;
 mod server_apis;
 mod sessions;
 mod tokens;
