@@ -21,9 +21,7 @@ impl App {
         Self::ALL
             .into_iter()
             .find(|app| app.as_str() == raw)
-            .ok_or_else(|| {
-                ParseError::new("app must be miniprogram, official_account or website")
-            })
+            .ok_or_else(|| ParseError::new("app must be miniprogram, official_account or website"))
     }
 
     pub fn as_str(self) -> &'static str {
