@@ -61,7 +61,6 @@ impl Browser {
                 if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
                     panic!("CI is set but the browser tests cannot run: {reason}");
                 }
-                println!("skipped: {reason}");
                 eprintln!("skipped: {reason}");
                 return None;
             }

@@ -7,7 +7,10 @@ use wechat_auth::{
     wechat::sandbox::{openid_for, unionid_for},
 };
 
-use crate::sandbox_app::{MINI_APPID, OA_APPID, SECRET, WEB_APPID, spawn_sandbox_alone};
+use crate::{
+    helpers::assert_problem,
+    sandbox_app::{MINI_APPID, OA_APPID, SECRET, WEB_APPID, spawn_sandbox_alone},
+};
 
 fn appid(raw: &str) -> AppId {
     AppId::parse(raw).unwrap()
@@ -249,6 +252,10 @@ async fn userinfo_answers_the_profile_for_the_token_and_its_openid_only() {
     assert_eq!(avatar, sandbox.url("/sandbox/avatar/alice.svg"));
     let image = reqwest::get(avatar).await.unwrap();
     assert_eq!(image.headers()["content-type"], "image/svg+xml");
+    let not_an_avatar = reqwest::get(sandbox.url("/sandbox/avatar/alice.png"))
+        .await
+        .unwrap();
+    assert_problem(not_an_avatar, 404, "not_found").await;
 
     assert_eq!(userinfo("not-a-token", openid).await["errcode"], 40001);
     let bob = openid_for(&appid(OA_APPID), "bob");

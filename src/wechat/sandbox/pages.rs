@@ -15,7 +15,10 @@ use super::{
     RESERVED_NAMES, Sandbox,
     oauth::{Authorization, Page, PageError, SNAPSHOT_NAME, Scope},
 };
-use crate::domain::App;
+use crate::{
+    api::problem::{ProblemCode, problem_response},
+    domain::App,
+};
 
 /// The demo page: plain HTML and inline JavaScript, no build step.
 const DEMO_PAGE: &str = include_str!("demo.html");
@@ -331,7 +334,10 @@ pub(super) fn demo(sandbox: Data<&Arc<Sandbox>>) -> Response {
 #[handler]
 pub(super) fn avatar(Path(file): Path<String>) -> Response {
     let Some(name) = file.strip_suffix(".svg").filter(|name| !name.is_empty()) else {
-        return Response::builder().status(StatusCode::NOT_FOUND).finish();
+        return problem_response(
+            ProblemCode::NotFound,
+            "avatars are /sandbox/avatar/NAME.svg",
+        );
     };
     let hue = u16::from_be_bytes({
         let digest = Sha256::digest(name.as_bytes());
