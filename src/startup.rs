@@ -14,6 +14,7 @@ use crate::{
     },
     config::{HttpSettings, Settings},
     crypto::Sealer,
+    domain::App,
     service::{
         Accounts, AppClients, LoginService, PrincipalCache, ProfileService, Sessions, WebLogin,
         WebSignIn,
@@ -166,12 +167,22 @@ impl Application {
                 poem::get(api::health::verify_file),
             );
         }
-        if settings.wechat.sandbox
-            && let Some(miniprogram) = &apps.miniprogram
-        {
+        if settings.wechat.sandbox {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                sandbox::routes(sandbox::SandboxSettings {
+                    apps: App::ALL
+                        .into_iter()
+                        .filter_map(|app| {
+                            apps.get(app).map(|credentials| sandbox::SandboxApp {
+                                app,
+                                appid: credentials.appid.clone(),
+                                secret: credentials.secret.clone(),
+                            })
+                        })
+                        .collect(),
+                    public_base_url: public_base_url.as_str().trim_end_matches('/').to_owned(),
+                }),
             );
         }
         let max_body_bytes = settings.max_body_bytes;

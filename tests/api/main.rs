@@ -2,6 +2,7 @@
 //! WeChat server, talking HTTP both ways.
 
 mod at_rest;
+mod browser;
 mod cli;
 mod clients;
 mod config;
@@ -18,9 +19,13 @@ mod readiness;
 mod replay;
 mod repository;
 mod sandbox;
+mod sandbox_app;
+mod sandbox_oauth;
+mod sandbox_pages_browser;
 mod server_apis;
 mod session_key_order;
 mod sessions;
 mod tokens;
 mod web;
+mod web_sign_in_browser;
 mod wechat_faults;
