@@ -255,7 +255,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::InvalidGrant => Self::new(
                 ProblemCode::InvalidGrant,
-                "the refresh token is unknown, expired, revoked or already used; log in again",
+                "the refresh token or ticket is unknown, expired, revoked or already used; sign in again",
             ),
             ServiceError::WeChat(error) => Self::from(error),
             ServiceError::DecryptFailed(_) => Self::new(
