@@ -115,6 +115,9 @@ describe('the return page URL', () => {
       ['https://a.example/p?k=2&k=1&tickets=3&xticket=4&ticket=T', 'https://a.example/p?k=2&k=1&tickets=3&xticket=4'],
       ['https://a.example/p?a=%E4%BD%A0&ticket=T&flag', 'https://a.example/p?a=%E4%BD%A0&flag'],
       ['https://a.example/plain#x', 'https://a.example/plain#x'],
+      // A return page without a fragment inherits the one of WeChat's authorise URL.
+      ['https://a.example/back?x=1&ticket=T#wechat_redirect', 'https://a.example/back?x=1'],
+      ['https://a.example/back#wechat_redirect/x', 'https://a.example/back#wechat_redirect/x'],
     ];
     for (const [input, expected] of cases) assert.equal(stripAuthParams(input), expected, input);
   });
