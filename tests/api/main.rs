@@ -27,5 +27,6 @@ mod session_key_order;
 mod sessions;
 mod tokens;
 mod web;
+mod web_client_browser;
 mod web_sign_in_browser;
 mod wechat_faults;

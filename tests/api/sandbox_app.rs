@@ -177,13 +177,19 @@ fn landing(uri: &Uri) -> Html<String> {
 }
 
 /// The whole service in sandbox mode (`WECHAT_SANDBOX=true`, every app simulated) on a
-/// fresh database. Its address is also its `PUBLIC_BASE_URL`.
+/// fresh database. Its address is also its `PUBLIC_BASE_URL` unless overridden.
 pub struct SandboxService {
     pub address: String,
     _database: TestDatabase,
 }
 
 pub async fn spawn_sandbox_app() -> SandboxService {
+    spawn_sandbox_app_with(&[]).await
+}
+
+/// As [`spawn_sandbox_app`], with `overrides` added to (or replacing) its environment:
+/// e.g. a `PUBLIC_BASE_URL` of a reverse proxy in front of it.
+pub async fn spawn_sandbox_app_with(overrides: &[(&str, &str)]) -> SandboxService {
     let database = TestDatabase::create().await;
     let values: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0"),
@@ -191,6 +197,7 @@ pub async fn spawn_sandbox_app() -> SandboxService {
         ("DATABASE_URL", database.url.as_str()),
     ]
     .into_iter()
+    .chain(overrides.iter().copied())
     .map(|(key, value)| (key.to_owned(), value.to_owned()))
     .collect();
     let settings = Settings::from_values(&values).expect("sandbox settings are valid");
