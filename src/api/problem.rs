@@ -183,6 +183,25 @@ impl ApiError {
         }
     }
 
+    /// The problem document, whatever the status.
+    pub fn into_problem(self) -> Json<Problem> {
+        match self {
+            Self::BadRequest(problem)
+            | Self::Unauthorized(problem, _)
+            | Self::Forbidden(problem)
+            | Self::NotFound(problem)
+            | Self::MethodNotAllowed(problem)
+            | Self::Conflict(problem)
+            | Self::PayloadTooLarge(problem)
+            | Self::UnsupportedMediaType(problem)
+            | Self::Unprocessable(problem)
+            | Self::TooManyRequests(problem, _)
+            | Self::Internal(problem)
+            | Self::BadGateway(problem)
+            | Self::Unavailable(problem) => problem,
+        }
+    }
+
     /// Our own per-client limit was hit; the client may retry after `retry_after_secs`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         match Self::new(
