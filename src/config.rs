@@ -43,6 +43,37 @@ pub struct Settings {
     pub rate_limit_per_min: Option<u32>,
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
+    pub sms: SmsSettings,
+}
+
+/// Phone verification by SMS (`SMS_*`).
+#[derive(Debug, Clone)]
+pub struct SmsSettings {
+    /// `None`: the phone-binding endpoints answer 404 `app_not_configured`.
+    pub provider: Option<SmsProvider>,
+    pub code_ttl: Duration,
+}
+
+/// Who delivers the codes (`SMS_PROVIDER`).
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    /// Nothing is sent; `/sandbox/sms` shows the code. Only with `WECHAT_SANDBOX=true`.
+    Sandbox,
+    TencentCloud(TencentCloudSettings),
+    /// The code is POSTed to this URL (`SMS_WEBHOOK_URL`); it may carry a token.
+    Webhook(Secret),
+}
+
+/// Tencent Cloud SMS (`SMS_TENCENTCLOUD_*`).
+#[derive(Debug, Clone)]
+pub struct TencentCloudSettings {
+    pub secret_id: String,
+    pub secret_key: Secret,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub template_id: String,
+    pub region: String,
+    pub endpoint: String,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -405,6 +436,7 @@ impl Source<'_> {
                     net
                 })
                 .collect(),
+            sms: self.sms(sandbox),
             max_body_bytes: usize::try_from(self.u64_in(
                 "MAX_BODY_BYTES",
                 65536,
@@ -500,6 +532,67 @@ impl Source<'_> {
                 .get(MP_VERIFY_FILE)
                 .and_then(|path| self.recorded(read_verify_file(path))),
         }
+    }
+
+    fn sms(&self, sandbox: bool) -> SmsSettings {
+        let provider = match self.get("SMS_PROVIDER") {
+            None if sandbox => Some(SmsProvider::Sandbox),
+            None => None,
+            Some("sandbox") if sandbox => Some(SmsProvider::Sandbox),
+            Some("sandbox") => {
+                self.fail("SMS_PROVIDER", "sandbox needs WECHAT_SANDBOX=true");
+                None
+            }
+            Some("tencentcloud") => self.tencentcloud_sms().map(SmsProvider::TencentCloud),
+            Some("webhook") => match self.get("SMS_WEBHOOK_URL") {
+                Some(raw) => self
+                    .recorded(parse_base_url("SMS_WEBHOOK_URL", raw))
+                    .map(|_| SmsProvider::Webhook(Secret::new(raw))),
+                None => {
+                    self.fail("SMS_WEBHOOK_URL", "is required when SMS_PROVIDER=webhook");
+                    None
+                }
+            },
+            Some(_) => {
+                self.fail("SMS_PROVIDER", "must be tencentcloud or webhook");
+                None
+            }
+        };
+        SmsSettings {
+            provider,
+            code_ttl: self.secs("SMS_CODE_TTL_SECS", 300),
+        }
+    }
+
+    fn tencentcloud_sms(&self) -> Option<TencentCloudSettings> {
+        let required = |key: &str| {
+            let value = self.get(key);
+            if value.is_none() {
+                self.fail(key, "is required when SMS_PROVIDER=tencentcloud");
+            }
+            value.map(str::to_owned)
+        };
+        let secret_id = required("SMS_TENCENTCLOUD_SECRET_ID");
+        let secret_key = required("SMS_TENCENTCLOUD_SECRET_KEY");
+        let sdk_app_id = required("SMS_TENCENTCLOUD_SDK_APP_ID");
+        let sign_name = required("SMS_TENCENTCLOUD_SIGN_NAME");
+        let template_id = required("SMS_TENCENTCLOUD_TEMPLATE_ID");
+        let endpoint = self.base_url(
+            "SMS_TENCENTCLOUD_ENDPOINT",
+            "https://sms.tencentcloudapi.com",
+        );
+        Some(TencentCloudSettings {
+            secret_id: secret_id?,
+            secret_key: Secret::new(secret_key?),
+            sdk_app_id: sdk_app_id?,
+            sign_name: sign_name?,
+            template_id: template_id?,
+            region: self
+                .get("SMS_TENCENTCLOUD_REGION")
+                .unwrap_or("ap-guangzhou")
+                .to_owned(),
+            endpoint: endpoint?,
+        })
     }
 
     fn signing_key(&self, sandbox: bool) -> SigningKey {

@@ -14,12 +14,13 @@ use crate::{
         problem::{ApiError, ProblemCode, problem_response},
         rate_limit::{self, RateLimits},
     },
-    config::Settings,
+    config::{Settings, SmsProvider},
     crypto::Sealer,
     service::{
-        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, Sessions, WebLogin,
-        WebSignIn,
+        Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService, Sessions,
+        WebLogin, WebSignIn,
     },
+    sms::{self, SandboxSms, SmsSender},
     store::{Store, StoreError},
     token::AccessTokens,
     wechat::{WeChatClient, sandbox},
@@ -118,10 +119,20 @@ impl Application {
             principals.clone(),
         );
         let accounts = Accounts::new(store.clone(), principals.clone());
+        let (sms_sender, sandbox_sms) = sms_provider(&settings.sms.provider)?;
+        let phones = sms_sender.map(|sender| {
+            PhoneService::new(
+                store.clone(),
+                sessions.clone(),
+                principals.clone(),
+                sender,
+                settings.sms.code_ttl,
+            )
+        });
         let login = LoginService::new(
             clients.clone(),
             store.clone(),
-            accounts,
+            accounts.clone(),
             sessions.clone(),
             settings.sessions.login_replay_window,
         );
@@ -156,6 +167,8 @@ impl Application {
                 .as_ref()
                 .map(|file| (file.name.clone(), file.contents.clone())),
             store,
+            accounts,
+            phones,
         });
 
         let api = api::service();
@@ -176,7 +189,10 @@ impl Application {
         {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                sms::sandbox_routes::add_routes(
+                    sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                    sandbox_sms,
+                ),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
@@ -248,8 +264,32 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             if let Err(error) = store.purge_web_flows().await {
                 tracing::warn!(%error, "purging finished web sign-ins failed");
             }
+            if let Err(error) = store.purge_phone_verifications().await {
+                tracing::warn!(%error, "purging old phone verification codes failed");
+            }
         }
     });
+}
+
+/// The configured SMS provider, and the sandbox's outbox when it is the sandbox.
+type SmsProviders = (Option<Arc<dyn SmsSender>>, Option<SandboxSms>);
+
+fn sms_provider(provider: &Option<SmsProvider>) -> Result<SmsProviders, StartupError> {
+    Ok(match provider {
+        None => (None, None),
+        Some(SmsProvider::Sandbox) => {
+            let outbox = SandboxSms::default();
+            (Some(Arc::new(outbox.clone())), Some(outbox))
+        }
+        Some(SmsProvider::TencentCloud(settings)) => (
+            Some(Arc::new(sms::TencentCloudSms::new(settings.clone())?)),
+            None,
+        ),
+        Some(SmsProvider::Webhook(url)) => (
+            Some(Arc::new(sms::WebhookSms::new(url.expose().to_owned())?)),
+            None,
+        ),
+    })
 }
 
 fn spawn_rate_limit_housekeeping(limits: Arc<RateLimits>) {

@@ -2,7 +2,9 @@
 //! and seals every secret it stores.
 
 mod access_tokens;
+mod deletion;
 mod login_codes;
+mod phones;
 mod sessions;
 mod users;
 mod web_flows;
@@ -20,7 +22,8 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
-pub use sessions::{IssuedRefreshToken, RefreshOutcome};
+pub use phones::{PhoneBinding, RESEND_INTERVAL, SendPermit};
+pub use sessions::{IssuedRefreshToken, RefreshOutcome, SessionRecord};
 pub use users::{
     ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,
 };

@@ -1,6 +1,7 @@
 //! Black-box tests: the real service on a random port, a fresh database, and a fake
 //! WeChat server, talking HTTP both ways.
 
+mod accounts;
 mod at_rest;
 mod clients;
 mod config;
@@ -9,6 +10,7 @@ mod docs;
 mod helpers;
 mod jwks;
 mod login;
+mod phone;
 mod process;
 mod rate_limits;
 mod readiness;
@@ -17,6 +19,7 @@ mod sandbox;
 mod server_apis;
 mod session_key_order;
 mod sessions;
+mod sms_fakes;
 mod tokens;
 mod web;
 mod wechat_faults;
