@@ -19,6 +19,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        backfill_phone_e164(manager).await?;
         manager
             .create_index(
                 Index::create()
@@ -109,6 +110,71 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Numbers saved from WeChat before this migration get their E.164 form, so a number
+/// proven by SMS later finds them. WeChat's `phoneNumber` is the bare national number for
+/// mainland China and carries the country code otherwise; what does not read as either is
+/// left without one (it joins nothing).
+async fn backfill_phone_e164(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let connection = manager.get_connection();
+    let numbers = connection
+        .query_all(
+            &Query::select()
+                .distinct()
+                .column(Users::PhoneNumber)
+                .from(Users::Table)
+                .and_where(Expr::col(Users::PhoneNumber).is_not_null())
+                .to_owned(),
+        )
+        .await?;
+    for row in numbers {
+        let number: String = row.try_get("", "phone_number")?;
+        let Some(e164) = e164_of_wechat_number(&number) else {
+            continue;
+        };
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(Users::Table)
+                    .value(NewUserColumns::PhoneE164, e164)
+                    .and_where(Expr::col(Users::PhoneNumber).eq(number))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn e164_of_wechat_number(number: &str) -> Option<String> {
+    let compact: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    if !compact.starts_with('+') && digits.len() == 11 && digits.starts_with('1') {
+        return Some(format!("+86{digits}"));
+    }
+    (compact.starts_with('+') && (8..=15).contains(&digits.len())).then(|| format!("+{digits}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::e164_of_wechat_number;
+
+    #[test]
+    fn wechat_numbers_get_their_e164_form() {
+        assert_eq!(
+            e164_of_wechat_number("13800138000").as_deref(),
+            Some("+8613800138000")
+        );
+        assert_eq!(
+            e164_of_wechat_number("+1 415-555-0123").as_deref(),
+            Some("+14155550123")
+        );
+        assert_eq!(e164_of_wechat_number("4155550123"), None);
+        assert_eq!(e164_of_wechat_number("abc"), None);
     }
 }
 

@@ -226,3 +226,34 @@ async fn a_code_replayed_after_the_deletion_does_not_find_the_deleted_user() {
     assert_eq!(again["new_user"], true);
     assert_ne!(again["user"]["id"], first["user"]["id"]);
 }
+
+#[tokio::test]
+async fn using_a_session_moves_its_last_used_time() {
+    let app = spawn_app().await;
+    let (token, _) = login_pair(&app, "alice").await;
+    let url = app.database_url();
+    let long_ago = if url.starts_with("sqlite") {
+        "2001-01-01T00:00:00.000000+00:00"
+    } else {
+        "2001-01-01 00:00:00"
+    };
+    execute_sql(
+        &url,
+        &format!("UPDATE sessions SET last_used_at = '{long_ago}'"),
+    )
+    .await;
+    // Listing is a use of the session; the use is recorded off the request's path, so
+    // look until it shows.
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = sessions(&app, &token).await[0]["last_used_at"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if !seen.starts_with("2001-") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen.as_str() > "2026-", "last_used_at is {seen}");
+}

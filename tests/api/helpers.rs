@@ -65,6 +65,11 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
     spawn(database, &[]).await
 }
 
+/// Starts the service with `overrides` on a database the test prepared.
+pub async fn spawn_app_on_with(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
+    spawn(database, overrides).await
+}
+
 async fn spawn(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
     spawn_with(database, FakeWeChat::start().await, overrides).await
 }

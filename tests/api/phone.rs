@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        APPID, LoggedIn, OA_APPID, TestApp, assert_problem, dump_database, execute_sql,
-        phone_payload, spawn_app_with, web_openid_of,
+        APPID, LoggedIn, OA_APPID, TestApp, TestDatabase, assert_problem, dump_database,
+        execute_sql, phone_payload, spawn_app_on_with, spawn_app_with, web_openid_of,
     },
     sms_fakes::{FakeSms, SmsMode, TC_SDK_APP_ID, TC_SIGN_NAME, TC_TEMPLATE_ID},
 };
@@ -15,10 +15,14 @@ use crate::{
 const PHONE: &str = "+8613800138000";
 
 pub async fn app_with_sms(sms: &FakeSms, extra: &[(&str, &str)]) -> TestApp {
+    app_with_sms_on(TestDatabase::create().await, sms, extra).await
+}
+
+async fn app_with_sms_on(database: TestDatabase, sms: &FakeSms, extra: &[(&str, &str)]) -> TestApp {
     let settings = sms.settings();
     let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     overrides.extend_from_slice(extra);
-    spawn_app_with(&overrides).await
+    spawn_app_on_with(database, &overrides).await
 }
 
 pub async fn send_code(app: &TestApp, token: &str, phone: &str) -> reqwest::Response {
@@ -630,4 +634,40 @@ async fn the_sandbox_shows_the_last_code_and_serves_the_phone_page() {
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("/api/v1/me/phone/verification") && html.contains("wa_sandbox_tokens"));
+}
+
+#[tokio::test]
+async fn a_phone_saved_from_wechat_before_the_upgrade_is_found_by_its_e164_form() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let database = TestDatabase::create().await;
+    let holder = uuid::Uuid::now_v7();
+    {
+        use migration::MigratorTrait;
+        let db = sea_orm::Database::connect(&database.url).await.unwrap();
+        // The schema of v1.2, with a user whose number WeChat gave as 13800138000.
+        migration::Migrator::up(&db, Some(5)).await.unwrap();
+        let backend = db.get_database_backend();
+        let placeholders = if backend == sea_orm::DatabaseBackend::Postgres {
+            "$1, $2, $3, $4"
+        } else {
+            "?, ?, ?, ?"
+        };
+        let now = chrono::Utc::now();
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO users (id, phone_number, created_at, updated_at) VALUES ({placeholders})"
+            ),
+            [holder.into(), "13800138000".into(), now.into(), now.into()],
+        ))
+        .await
+        .unwrap();
+        db.close().await.unwrap();
+    }
+    let sms = FakeSms::webhook().await;
+    let app = app_with_sms_on(database, &sms, &[]).await;
+    let page = web_login(&app, "alice2").await;
+    let joined = prove_phone(&app, &sms, page["access_token"].as_str().unwrap(), PHONE).await;
+    assert_eq!(joined["user"]["id"], holder.to_string());
+    assert_eq!(joined["user"]["phone_number"], "13800138000");
 }
