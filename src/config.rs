@@ -995,6 +995,65 @@ mod tests {
     }
 
     #[test]
+    fn sms_providers_are_configured_by_their_variables() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert!(settings.sms.provider.is_none());
+        assert_eq!(settings.sms.code_ttl, Duration::from_secs(300));
+        let sandbox = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
+        assert!(matches!(sandbox.sms.provider, Some(SmsProvider::Sandbox)));
+
+        let mut pairs = production();
+        pairs.extend([
+            ("SMS_PROVIDER", "tencentcloud"),
+            ("SMS_TENCENTCLOUD_SECRET_ID", "AKIDexample"),
+            ("SMS_TENCENTCLOUD_SECRET_KEY", "tc-secret-key-value"),
+            ("SMS_TENCENTCLOUD_SDK_APP_ID", "1400000001"),
+            ("SMS_TENCENTCLOUD_SIGN_NAME", "签名"),
+            ("SMS_TENCENTCLOUD_TEMPLATE_ID", "100001"),
+        ]);
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        let Some(SmsProvider::TencentCloud(tencent)) = &settings.sms.provider else {
+            panic!("tencentcloud expected");
+        };
+        assert_eq!(tencent.region, "ap-guangzhou");
+        assert_eq!(tencent.endpoint, "https://sms.tencentcloudapi.com");
+        assert!(!format!("{settings:?}").contains("tc-secret-key-value"));
+    }
+
+    #[test]
+    fn a_half_configured_sms_provider_names_what_is_missing() {
+        let mut pairs = production();
+        pairs.extend([
+            ("SMS_PROVIDER", "tencentcloud"),
+            ("SMS_TENCENTCLOUD_SECRET_ID", "AKIDexample"),
+        ]);
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(
+            err.variables(),
+            [
+                "SMS_TENCENTCLOUD_SECRET_KEY",
+                "SMS_TENCENTCLOUD_SDK_APP_ID",
+                "SMS_TENCENTCLOUD_SIGN_NAME",
+                "SMS_TENCENTCLOUD_TEMPLATE_ID",
+            ]
+        );
+        for (provider, named) in [
+            ("webhook", "SMS_WEBHOOK_URL"),
+            ("sandbox", "SMS_PROVIDER"),
+            ("aliyun", "SMS_PROVIDER"),
+        ] {
+            let mut pairs = production();
+            pairs.push(("SMS_PROVIDER", provider));
+            let err = Settings::from_values(&values(&pairs)).unwrap_err();
+            assert_eq!(err.variables(), [named], "{provider}");
+        }
+        let mut pairs = production();
+        pairs.extend([("SMS_PROVIDER", "webhook"), ("SMS_WEBHOOK_URL", "ftp://x")]);
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(err.variables(), ["SMS_WEBHOOK_URL"]);
+    }
+
+    #[test]
     fn missing_required_variables_are_named() {
         for missing in ["WECHAT_APPID", "WECHAT_SECRET", "JWT_SECRET"] {
             let pairs: Vec<_> = production()

@@ -257,3 +257,31 @@ async fn using_a_session_moves_its_last_used_time() {
     }
     assert!(seen.as_str() > "2026-", "last_used_at is {seen}");
 }
+
+#[tokio::test]
+async fn the_spec_documents_the_account_operations_and_their_error_codes() {
+    let app = spawn_app().await;
+    let spec: Value = app.get_json("/api/openapi.json").await;
+    for (path, method, status) in [
+        ("/api/v1/me/phone/verification", "post", "202"),
+        ("/api/v1/me/phone", "post", "200"),
+        ("/api/v1/me/sessions", "get", "200"),
+        ("/api/v1/me/sessions/{id}", "delete", "204"),
+        ("/api/v1/me", "delete", "204"),
+    ] {
+        let operation = &spec["paths"][path][method];
+        assert!(operation["security"].is_array(), "{method} {path}");
+        assert!(
+            operation["responses"][status].is_object(),
+            "{method} {path}"
+        );
+    }
+    let codes = spec["components"]["schemas"]["ProblemCode"]["enum"].to_string();
+    for code in ["verification_failed", "phone_in_use", "sms_failed"] {
+        assert!(codes.contains(code), "{code} is undocumented");
+    }
+    let session = &spec["components"]["schemas"]["Session"]["properties"];
+    for field in ["id", "app", "created_at", "last_used_at", "current"] {
+        assert!(session[field].is_object(), "Session.{field}");
+    }
+}
