@@ -75,6 +75,11 @@ fn wait_until(since: DateTime<Utc>, span: Duration, now: DateTime<Utc>) -> Durat
 impl Store {
     /// Stores a new code for `user` and `phone` unless a send limit says no. Limits count
     /// every code sent in the last 24 hours, whoever asked for it.
+    ///
+    /// Safe under concurrent sends on any database without locks: the code is stored
+    /// first, then the limits are checked against every other stored code; of requests
+    /// racing for the same number each sees the others' rows, so at most one goes on (all
+    /// may back off — a 429 is the safe side of SMS bombing).
     pub async fn begin_phone_verification(
         &self,
         user: UserId,
@@ -83,42 +88,8 @@ impl Store {
         ttl: Duration,
     ) -> Result<SendPermit, StoreError> {
         let now = Utc::now();
-        let day_ago = ago(now, DAY);
-        let txn = self.writer.begin().await?;
-        let sent_times = |column: phone_verification::Column, value: sea_orm::Value| {
-            phone_verification::Entity::find()
-                .select_only()
-                .column(phone_verification::Column::CreatedAt)
-                .filter(column.eq(value))
-                .filter(phone_verification::Column::CreatedAt.gt(day_ago))
-                .order_by(phone_verification::Column::CreatedAt, Order::Asc)
-                .into_tuple::<DateTime<Utc>>()
-                .all(&txn)
-        };
-        let to_phone =
-            sent_times(phone_verification::Column::PhoneE164, phone.as_str().into()).await?;
-        let by_user = sent_times(phone_verification::Column::UserId, user.as_uuid().into()).await?;
-        let limited = if let Some(last) = to_phone.last()
-            && *last > ago(now, RESEND_INTERVAL)
-        {
-            Some(wait_until(*last, RESEND_INTERVAL, now))
-        } else if to_phone.len() >= PER_PHONE_PER_DAY {
-            Some(wait_until(
-                to_phone[to_phone.len() - PER_PHONE_PER_DAY],
-                DAY,
-                now,
-            ))
-        } else if by_user.len() >= PER_USER_PER_DAY {
-            Some(wait_until(
-                by_user[by_user.len() - PER_USER_PER_DAY],
-                DAY,
-                now,
-            ))
-        } else {
-            None
-        };
-        if let Some(retry_after) = limited {
-            txn.rollback().await?;
+        // Most refused sends are refused here, without a write.
+        if let Some(retry_after) = self.send_limit(user, phone, now, None).await? {
             return Ok(SendPermit::Limited { retry_after });
         }
         let id = Uuid::now_v7();
@@ -134,10 +105,62 @@ impl Store {
             ),
             spent_at: Set(None),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&self.writer)
         .await?;
-        txn.commit().await?;
+        if let Some(retry_after) = self.send_limit(user, phone, now, Some(id)).await? {
+            self.phone_code_not_sent(id).await?;
+            return Ok(SendPermit::Limited { retry_after });
+        }
         Ok(SendPermit::Granted(id))
+    }
+
+    /// How long until a code may be sent to `phone` for `user`, judged by the stored codes
+    /// other than `own`; `None` when one may be sent now.
+    async fn send_limit(
+        &self,
+        user: UserId,
+        phone: &PhoneNumber,
+        now: DateTime<Utc>,
+        own: Option<Uuid>,
+    ) -> Result<Option<Duration>, StoreError> {
+        let day_ago = ago(now, DAY);
+        let sent_times = |column: phone_verification::Column, value: sea_orm::Value| {
+            let mut query = phone_verification::Entity::find()
+                .select_only()
+                .column(phone_verification::Column::CreatedAt)
+                .filter(column.eq(value))
+                .filter(phone_verification::Column::CreatedAt.gt(day_ago))
+                .order_by(phone_verification::Column::CreatedAt, Order::Asc);
+            if let Some(own) = own {
+                query = query.filter(phone_verification::Column::Id.ne(own));
+            }
+            query.into_tuple::<DateTime<Utc>>().all(&self.writer)
+        };
+        let to_phone =
+            sent_times(phone_verification::Column::PhoneE164, phone.as_str().into()).await?;
+        let by_user = sent_times(phone_verification::Column::UserId, user.as_uuid().into()).await?;
+        // The newest other code, even one stored a moment after ours, holds the number.
+        Ok(
+            if let Some(last) = to_phone.last()
+                && *last > ago(now, RESEND_INTERVAL)
+            {
+                Some(wait_until(*last, RESEND_INTERVAL, now))
+            } else if to_phone.len() >= PER_PHONE_PER_DAY {
+                Some(wait_until(
+                    to_phone[to_phone.len() - PER_PHONE_PER_DAY],
+                    DAY,
+                    now,
+                ))
+            } else if by_user.len() >= PER_USER_PER_DAY {
+                Some(wait_until(
+                    by_user[by_user.len() - PER_USER_PER_DAY],
+                    DAY,
+                    now,
+                ))
+            } else {
+                None
+            },
+        )
     }
 
     /// The code went out: the codes sent before it to this user and number are spent.

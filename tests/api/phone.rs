@@ -671,3 +671,49 @@ async fn a_phone_saved_from_wechat_before_the_upgrade_is_found_by_its_e164_form(
     assert_eq!(joined["user"]["id"], holder.to_string());
     assert_eq!(joined["user"]["phone_number"], "13800138000");
 }
+
+#[tokio::test]
+async fn of_two_binds_racing_with_one_code_exactly_one_succeeds() {
+    let sms = FakeSms::webhook().await;
+    let app = app_with_sms(&sms, &[]).await;
+    let alice = app.login_ok("alice").await;
+    send_code(&app, &alice.token, PHONE).await;
+    let code = sms.last_code(PHONE).unwrap();
+    let (first, second) = tokio::join!(
+        bind(&app, &alice.token, PHONE, &code),
+        bind(&app, &alice.token, PHONE, &code)
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 422]);
+}
+
+#[tokio::test]
+async fn of_many_sends_racing_for_one_number_at_most_one_goes_out() {
+    let sms = FakeSms::webhook().await;
+    let app = app_with_sms(&sms, &[]).await;
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+        tokens.push(app.login_ok(name).await.token);
+    }
+    let (a, b, c, d, e, f) = tokio::join!(
+        send_code(&app, &tokens[0], PHONE),
+        send_code(&app, &tokens[1], PHONE),
+        send_code(&app, &tokens[2], PHONE),
+        send_code(&app, &tokens[3], PHONE),
+        send_code(&app, &tokens[4], PHONE),
+        send_code(&app, &tokens[5], PHONE),
+    );
+    let answers = [a, b, c, d, e, f];
+    let accepted = answers
+        .iter()
+        .filter(|a| a.status() == StatusCode::ACCEPTED)
+        .count();
+    assert!(accepted <= 1, "{accepted} codes went out at once");
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a.status().as_u16(), 202 | 429))
+    );
+    assert_eq!(sms.messages().len(), accepted);
+}
