@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Routes: `GET /sns/jscode2session`, `POST /cgi-bin/stable_token`,
-//! `POST /wxa/business/getuserphonenumber` (code `phone-DIGITS`). Answers are JSON labelled
-//! `text/plain`, as WeChat's are.
+//! `POST /wxa/business/getuserphonenumber` (code `phone-DIGITS`), and for web sign-in
+//! `GET /sns/oauth2/access_token` (code `NAME-…` → openid `ow_NAME`, scope `snsapi_login`) and
+//! `GET /sns/userinfo`. Answers are JSON labelled `text/plain`, as WeChat's are.
 
 use std::sync::OnceLock;
 
@@ -40,6 +41,32 @@ fn jscode2session(Query(query): Query<CodeQuery>) -> Response {
     }
     text_plain(format!(
         r#"{{"openid":"o_{name}","session_key":"{SESSION_KEY}","expires_in":7200}}"#
+    ))
+}
+
+#[derive(Deserialize)]
+struct OAuthQuery {
+    code: Option<String>,
+    openid: Option<String>,
+}
+
+#[handler]
+fn oauth_access_token(Query(query): Query<OAuthQuery>) -> Response {
+    let code = query.code.unwrap_or_default();
+    let name = code.split('-').next().unwrap_or_default();
+    if name.is_empty() {
+        return text_plain(r#"{"errcode":40029,"errmsg":"invalid code"}"#.to_owned());
+    }
+    text_plain(format!(
+        r#"{{"access_token":"bench-web-token","expires_in":7200,"refresh_token":"r","openid":"ow_{name}","scope":"snsapi_login"}}"#
+    ))
+}
+
+#[handler]
+fn oauth_userinfo(Query(query): Query<OAuthQuery>) -> Response {
+    let openid = query.openid.unwrap_or_default();
+    text_plain(format!(
+        r#"{{"openid":"{openid}","nickname":"bench","sex":0,"province":"","city":"","country":"","headimgurl":"","privilege":[]}}"#
     ))
 }
 
@@ -110,6 +137,8 @@ fn main() -> std::io::Result<()> {
         .at("/sns/jscode2session", poem::get(jscode2session))
         .at("/cgi-bin/stable_token", post(stable_token))
         .at("/wxa/business/getuserphonenumber", post(phone_number))
+        .at("/sns/oauth2/access_token", poem::get(oauth_access_token))
+        .at("/sns/userinfo", poem::get(oauth_userinfo))
         .at("/*", not_found);
     runtime.block_on(async {
         eprintln!("fake_wechat: listening on 127.0.0.1:{port}");

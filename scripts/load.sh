@@ -9,7 +9,7 @@
 # env:   DURATION=10        seconds per scenario
 #        CONNECTIONS=64 THREADS=2
 #        USERS=256          logged-in users whose tokens /me, phone and refresh cycle through
-#        SCENARIOS="me ceiling phone login login_new refresh"
+#        SCENARIOS="me ceiling phone login login_new refresh weblogin webflow"
 #        SKIP_BUILD=1       use the binaries already in target/release
 #        PORT_BASE=18080    service; +1 fake WeChat; +2 ceiling
 #        PG_URL=postgres://postgres@127.0.0.1:5432  MYSQL_URL=mysql://root@127.0.0.1:3306
@@ -33,7 +33,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 USERS=${USERS:-256}
-SCENARIOS=${SCENARIOS:-me ceiling phone login login_new refresh}
+SCENARIOS=${SCENARIOS:-me ceiling phone login login_new refresh weblogin webflow}
 PORT_BASE=${PORT_BASE:-18080}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 MYSQL_URL=${MYSQL_URL:-mysql://root@127.0.0.1:3306}
@@ -83,10 +83,12 @@ fi
 if [ -z "${SKIP_BUILD:-}" ]; then
   log "building release binaries"
   timeout 1800 cargo build --release --bin wechat-auth \
-    --example fake_wechat --example ceiling --example loadgen_payloads >&2
+    --example fake_wechat --example ceiling --example loadgen_payloads \
+    --example loadgen_web_flow >&2
 fi
 BIN=$ROOT/target/release
-for binary in wechat-auth examples/fake_wechat examples/ceiling examples/loadgen_payloads; do
+for binary in wechat-auth examples/fake_wechat examples/ceiling examples/loadgen_payloads \
+  examples/loadgen_web_flow; do
   [ -x "$BIN/$binary" ] || die "$BIN/$binary is missing (run without SKIP_BUILD)"
 done
 
@@ -168,7 +170,9 @@ start_ceiling() {
 start_service() { # DATABASE_URL LOGFILE
   env BIND_ADDR="127.0.0.1:$SERVICE_PORT" WECHAT_APPID=$APPID WECHAT_SECRET=bench-appsecret \
     JWT_SECRET=$JWT_SECRET WECHAT_API_BASE="http://127.0.0.1:$FAKE_PORT" DATABASE_URL="$1" \
-    RATE_LIMIT_PER_MIN=0 LOGIN_REPLAY_WINDOW_SECS=0 RUST_LOG=warn \
+    WECHAT_WEB_APPID=wxbenchweb012345678 WECHAT_WEB_SECRET=bench-web-secret \
+    PUBLIC_BASE_URL="http://127.0.0.1:$SERVICE_PORT" WEB_RETURN_URLS="http://127.0.0.1:$SERVICE_PORT/" \
+    WECHAT_OPEN_BASE="http://127.0.0.1:$FAKE_PORT" RATE_LIMIT_PER_MIN=0 RUST_LOG=warn \
     "$BIN/wechat-auth" >"$2" 2>&1 &
   SERVICE_PID=$!
   PIDS+=("$SERVICE_PID")
@@ -199,9 +203,16 @@ run_wrk() {
     perf_pid=$!
   fi
   local TIMEFORMAT='%U %S'
-  { time timeout $((DURATION + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
-      --timeout 5s --latency -s "$ROOT/scripts/wrk/$script" "$url" -- "$@" >"$out" 2>&1; } \
-    2>"$out.time" || log "wrk failed for $label: $(tail -3 "$out")"
+  if [ "$script" = webflow ]; then
+    # Three requests per sign-in with a cookie in between: wrk can't chain them.
+    { time timeout $((DURATION + 60)) "$BIN/examples/loadgen_web_flow" --base "${url%/api/v1*}" \
+        --return-to "${url%/api/v1*}/" --connections "$CONNECTIONS" --seconds "$DURATION" \
+        --run "$1" >"$out" 2>&1; } 2>"$out.time" || log "loadgen failed for $label: $(tail -3 "$out")"
+  else
+    { time timeout $((DURATION + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
+        --timeout 5s --latency -s "$ROOT/scripts/wrk/$script" "$url" -- "$@" >"$out" 2>&1; } \
+      2>"$out.time" || log "wrk failed for $label: $(tail -3 "$out")"
+  fi
   [ -z "$perf_pid" ] || wait "$perf_pid" || log "perf record failed for $label"
   local t1 s1 d1 f1
   t1=$(machine_ticks); s1=$(cpu_ticks "$pid"); d1=$(cpu_ticks $dbp); f1=$(cpu_ticks "$FAKE_PID")
@@ -263,6 +274,10 @@ for backend in "${BACKENDS[@]}"; do
         login.lua new 0 "$RUN" ;;
       refresh) run_wrk "$backend" "refresh (rotation chains)" "$SERVICE_PID" "$api/auth/refresh" \
         refresh.lua "$inputs/refresh.txt" "$THREADS" ;;
+      weblogin) run_wrk "$backend" "web login (new user)" "$SERVICE_PID" "$api/auth/web/login" \
+        weblogin.lua "$RUN" ;;
+      webflow) run_wrk "$backend" "web redirect flow (3 requests, new user)" "$SERVICE_PID" \
+        "$api" webflow "$RUN" ;;
       *) die "unknown scenario $scenario" ;;
     esac
   done

@@ -44,6 +44,7 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
     pub sms: SmsSettings,
+    pub http: HttpSettings,
 }
 
 /// Phone verification by SMS (`SMS_*`).
@@ -74,6 +75,21 @@ pub struct TencentCloudSettings {
     pub template_id: String,
     pub region: String,
     pub endpoint: String,
+}
+
+/// How long each phase of a connection may take before it is closed, and how many
+/// connections are served at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// From a request's first byte (or the connection's opening) to the end of its headers.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body; a request without a body (a
+    /// long-poll) is never cut by it.
+    pub body_timeout: Duration,
+    /// How long a connection with no request in flight is kept open.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -443,6 +459,18 @@ impl Source<'_> {
                 1024..=16 * 1024 * 1024,
             ))
             .unwrap_or(usize::MAX),
+            http: self.http(),
+        }
+    }
+
+    fn http(&self) -> HttpSettings {
+        let secs = |key, default| Duration::from_secs(self.u64_in(key, default, 1..=3600));
+        HttpSettings {
+            header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", 10),
+            body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", 30),
+            idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", 60),
+            max_connections: usize::try_from(self.u64_in("MAX_CONNECTIONS", 20_000, 1..=1_000_000))
+                .unwrap_or(usize::MAX),
         }
     }
 
@@ -908,6 +936,34 @@ fn read_toml_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         .collect()
 }
 
+/// `DATABASE_URL` alone (environment, then the `WECHAT_AUTH_CONFIG` file), for
+/// `wechat-auth migrate`, which needs nothing else.
+pub fn database_url_from_env() -> Result<Secret, ConfigErrors> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut values = match env.get("WECHAT_AUTH_CONFIG") {
+        Some(path) => read_toml_file(Path::new(path)).map_err(|error| ConfigErrors {
+            errors: vec![error],
+            suggest_sandbox: false,
+        })?,
+        None => HashMap::new(),
+    };
+    values.extend(env);
+    let source = Source {
+        values: &values,
+        errors: RefCell::new(Vec::new()),
+    };
+    let url = source.database_url();
+    let errors = source.errors.into_inner();
+    if errors.is_empty() {
+        Ok(url)
+    } else {
+        Err(ConfigErrors {
+            errors,
+            suggest_sandbox: false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1201,5 +1257,155 @@ mod tests {
             "wxfromfile"
         );
         assert_eq!(settings.jwt.access_token_ttl, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_half_configured_app_names_the_missing_half() {
+        for (given, missing) in [
+            (("WECHAT_OA_APPID", "wxoa"), "WECHAT_OA_SECRET"),
+            (("WECHAT_OA_SECRET", "s"), "WECHAT_OA_APPID"),
+            (("WECHAT_WEB_APPID", "wxweb"), "WECHAT_WEB_SECRET"),
+            (("WECHAT_WEB_SECRET", "s"), "WECHAT_WEB_APPID"),
+        ] {
+            let mut pairs = production();
+            pairs.push(given);
+            pairs.push(("PUBLIC_BASE_URL", "https://auth.example.com"));
+            pairs.push(("WEB_RETURN_URLS", "https://app.example.com/"));
+            let err = Settings::from_values(&values(&pairs)).unwrap_err();
+            assert_eq!(err.variables(), [missing]);
+        }
+    }
+
+    #[test]
+    fn web_apps_alone_are_enough_and_need_where_browsers_go() {
+        let pairs = vec![
+            ("WECHAT_OA_APPID", "wxoa1234567890abcd"),
+            ("WECHAT_OA_SECRET", "oa-secret"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(err.variables(), ["PUBLIC_BASE_URL", "WEB_RETURN_URLS"]);
+        let mut pairs = pairs;
+        pairs.push(("PUBLIC_BASE_URL", "https://auth.example.com"));
+        pairs.push((
+            "WEB_RETURN_URLS",
+            "https://app.example.com/, https://m.example.com/h5",
+        ));
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        assert!(settings.apps.miniprogram.is_none());
+        assert_eq!(settings.web.return_urls.len(), 2);
+        assert_eq!(
+            settings.web.open_base.as_deref(),
+            Some("https://open.weixin.qq.com")
+        );
+        assert_eq!(settings.web.ticket_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_go() {
+        let err = Settings::from_values(&values(&[
+            ("JWT_SECRET", "short"),
+            ("BIND_ADDR", "nowhere"),
+            ("REFRESH_TOKEN_TTL_SECS", "x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.variables(),
+            [
+                "BIND_ADDR",
+                "WECHAT_APPID",
+                "WECHAT_SECRET",
+                "JWT_SECRET",
+                "REFRESH_TOKEN_TTL_SECS"
+            ]
+        );
+        assert!(!err.suggest_sandbox);
+        let nothing = Settings::from_values(&HashMap::new()).unwrap_err();
+        assert!(nothing.suggest_sandbox);
+        assert!(nothing.to_string().contains("WECHAT_SANDBOX=true"));
+    }
+
+    #[test]
+    fn short_lifetimes_are_accepted_for_tests() {
+        let mut pairs = production();
+        pairs.push(("REFRESH_TOKEN_TTL_SECS", "1"));
+        pairs.push(("WEB_TICKET_TTL_SECS", "1"));
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        assert_eq!(settings.sessions.refresh_token_ttl, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bad_web_settings_are_named() {
+        for (key, bad) in [
+            ("PUBLIC_BASE_URL", "auth.example.com"),
+            ("PUBLIC_BASE_URL", "https://auth.example.com/?x=1"),
+            ("WEB_RETURN_URLS", "https://ok.example.com/,not a url"),
+            ("WEB_RETURN_URLS", "https://user:pw@ok.example.com/"),
+            ("WECHAT_OPEN_BASE", "ftp://open.example.com"),
+            ("WECHAT_OA_VERIFY_FILE", "/tmp/verify.txt"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs))
+                    .unwrap_err()
+                    .variables(),
+                [key],
+                "{key}={bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sandbox_configures_every_app_and_derives_the_web_settings_at_start() {
+        let settings = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
+        assert!(settings.apps.official_account.is_some() && settings.apps.website.is_some());
+        assert!(settings.web.public_base_url.is_none());
+        assert!(settings.web.open_base.is_none());
+    }
+
+    #[test]
+    fn connection_limits_have_sane_defaults_and_are_configurable() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert_eq!(
+            settings.http,
+            HttpSettings {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 20_000,
+            }
+        );
+        let mut pairs = production();
+        pairs.extend([
+            ("HTTP_HEADER_TIMEOUT_SECS", "2"),
+            ("HTTP_BODY_TIMEOUT_SECS", "3"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "4"),
+            ("MAX_CONNECTIONS", "5"),
+        ]);
+        let http = Settings::from_values(&values(&pairs)).unwrap().http;
+        assert_eq!(http.header_timeout, Duration::from_secs(2));
+        assert_eq!(http.body_timeout, Duration::from_secs(3));
+        assert_eq!(http.idle_timeout, Duration::from_secs(4));
+        assert_eq!(http.max_connections, 5);
+    }
+
+    #[test]
+    fn unusable_connection_limits_are_named() {
+        for (key, bad) in [
+            ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("HTTP_BODY_TIMEOUT_SECS", "soon"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "-1"),
+            ("MAX_CONNECTIONS", "0"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs))
+                    .unwrap_err()
+                    .variables(),
+                [key]
+            );
+        }
     }
 }

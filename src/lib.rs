@@ -14,6 +14,8 @@ pub mod crypto;
 pub mod domain;
 /// Prometheus metrics.
 pub mod metrics;
+/// The HTTP server: connection deadlines and the connection cap.
+pub mod server;
 /// Use cases: login, authentication, decrypting and saving profile data.
 pub mod service;
 /// Sending phone verification codes: Tencent Cloud SMS, a webhook, the sandbox.

@@ -2,19 +2,17 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{
-    EndpointExt, Response, Route, Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::CatchPanic,
-};
+use poem::{EndpointExt, Response, Route, middleware::CatchPanic};
+use tokio::net::TcpListener;
 
 use crate::{
     api::{
         self, AppContext, middleware,
         problem::{ApiError, ProblemCode, problem_response},
         rate_limit::{self, RateLimits},
+        routes::RouteTable,
     },
-    config::{Settings, SmsProvider},
+    config::{HttpSettings, Settings, SmsProvider},
     crypto::Sealer,
     service::{
         Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService, Sessions,
@@ -44,26 +42,22 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     address: SocketAddr,
+    http: HttpSettings,
     routes: poem::endpoint::BoxEndpoint<'static, Response>,
 }
 
 impl Application {
     /// Connects, migrates and binds; `BIND_ADDR` with port 0 picks a free port.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let acceptor = TcpListener::bind(settings.bind_addr)
-            .into_acceptor()
+        let listener = TcpListener::bind(settings.bind_addr)
             .await
             .map_err(|source| StartupError::Bind {
                 addr: settings.bind_addr,
                 source,
             })?;
-        let address = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .unwrap_or(settings.bind_addr);
+        let address = listener.local_addr().unwrap_or(settings.bind_addr);
 
         let encryption = &settings.sessions.session_key_encryption;
         let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
@@ -175,9 +169,10 @@ impl Application {
         crate::metrics::handle();
         let mut routes = Route::new()
             .at("/metrics", poem::get(api::health::metrics))
-            .at("/api/openapi.json", api.spec_endpoint())
-            .at("/api/openapi.yaml", api.spec_endpoint_yaml())
-            .nest("/api/docs", api.swagger_ui());
+            .at("/api/openapi.json", poem::get(api.spec_endpoint()))
+            .at("/api/openapi.yaml", poem::get(api.spec_endpoint_yaml()))
+            .nest("/api/docs", poem::get(api.swagger_ui()));
+        let route_table = Arc::new(RouteTable::new(settings.wechat.sandbox));
         if let Some(file) = &settings.web.oa_verify_file {
             routes = routes.at(
                 format!("/{}", file.name),
@@ -222,12 +217,15 @@ impl Application {
                     "the server failed to handle the request",
                 )
             }))
-            .around(middleware::request_log)
+            .around(move |endpoint, request| {
+                middleware::request_log(endpoint, request, route_table.clone())
+            })
             .boxed();
 
         Ok(Self {
-            acceptor,
+            listener,
             address,
+            http: settings.http.clone(),
             routes,
         })
     }
@@ -239,13 +237,14 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "listening");
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                self.routes,
-                shutdown_signal(),
-                Some(Duration::from_secs(10)),
-            )
-            .await
+        crate::server::serve(
+            self.listener,
+            self.routes,
+            self.http,
+            shutdown_signal(),
+            Duration::from_secs(10),
+        )
+        .await
     }
 }
 

@@ -18,6 +18,7 @@ pub struct AccountApi;
 #[derive(Object)]
 pub struct PhoneVerificationRequest {
     /// `+<country code><number>` (E.164), or an 11-digit mainland China number.
+    #[oai(validator(pattern = r"^(\+[1-9][0-9]{7,14}|1[0-9]{10})$"))]
     phone_number: JsonString,
 }
 
@@ -32,8 +33,10 @@ pub struct PhoneVerificationSent {
 #[derive(Object)]
 pub struct BindPhoneRequest {
     /// The number the code was sent to, in either accepted form.
+    #[oai(validator(pattern = r"^(\+[1-9][0-9]{7,14}|1[0-9]{10})$"))]
     phone_number: JsonString,
     /// The 6 digits received by SMS.
+    #[oai(validator(pattern = r"^[0-9]{6}$"))]
     verification_code: JsonString,
 }
 

@@ -4,6 +4,7 @@
 mod access_tokens;
 mod deletion;
 mod login_codes;
+mod migrate;
 mod phones;
 mod sessions;
 mod users;
@@ -11,7 +12,6 @@ mod web_flows;
 
 use std::{sync::Arc, time::Duration};
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, Select,
     SqlErr,
@@ -22,6 +22,7 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
+pub use migrate::{migrate_down, migrate_up, migration_status};
 pub use phones::{PhoneBinding, RESEND_INTERVAL, SendPermit};
 pub use sessions::{IssuedRefreshToken, RefreshOutcome, SessionRecord};
 pub use users::{
@@ -41,6 +42,8 @@ pub enum StoreError {
     Directory(String),
     #[error("the operation kept conflicting with concurrent ones")]
     Contended,
+    #[error("cannot reach the database server at {address}: {cause}")]
+    Unreachable { address: String, cause: String },
 }
 
 #[derive(Clone)]
@@ -67,10 +70,13 @@ impl Store {
                 writer,
             )
         } else {
-            let db = Database::connect(connect_options(url, POOL_SIZE)).await?;
+            let db = match Database::connect(connect_options(url, POOL_SIZE)).await {
+                Ok(db) => db,
+                Err(error) => return Err(diagnose_connect_failure(url, error).await),
+            };
             (db.clone(), db)
         };
-        Migrator::up(&writer, None).await?;
+        migrate::up_at_start(url, &writer).await?;
         let store = Self { db, writer, sealer };
         let resealed = store.reseal_session_keys().await?;
         if resealed > 0 {
@@ -154,6 +160,35 @@ where
 
 fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// sqlx retries a refused connection until its pool gives up and then only says "pool
+/// timed out". Name the server (never the URL: it may hold a password) and the cause.
+async fn diagnose_connect_failure(url: &str, error: DbErr) -> StoreError {
+    let Some(address) = url::Url::parse(url).ok().and_then(|url| {
+        let host = url.host_str()?.to_owned();
+        let port = url
+            .port()
+            .unwrap_or(if url.scheme().starts_with("postgres") {
+                5432
+            } else {
+                3306
+            });
+        Some(format!("{host}:{port}"))
+    }) else {
+        return error.into();
+    };
+    let probe = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(address.as_str()),
+    )
+    .await;
+    let cause = match probe {
+        Ok(Ok(_)) => return error.into(),
+        Ok(Err(io)) => io.to_string(),
+        Err(_) => "no answer within 3 s".to_owned(),
+    };
+    StoreError::Unreachable { address, cause }
 }
 
 /// SQLite creates the database file (`mode=rwc`) but not its directory, so the default

@@ -138,23 +138,25 @@ impl Store {
             self.store_session_key(identity.id, claim, key).await?;
         }
         let user_id = UserId::from(identity.user_id);
-        let Some(unionid) = claim.unionid else {
+        // An identity that already carries this unionid had it attached to its user then.
+        let Some(unionid) = claim
+            .unionid
+            .filter(|unionid| identity.unionid.as_deref() != Some(unionid.as_str()))
+        else {
             return Ok(Resolved {
                 user_id,
                 new_user: false,
                 removed: None,
             });
         };
-        if identity.unionid.is_none() {
-            wechat_identity::Entity::update_many()
-                .col_expr(
-                    wechat_identity::Column::Unionid,
-                    Expr::value(unionid.as_str()),
-                )
-                .filter(wechat_identity::Column::Id.eq(identity.id))
-                .exec(&self.writer)
-                .await?;
-        }
+        wechat_identity::Entity::update_many()
+            .col_expr(
+                wechat_identity::Column::Unionid,
+                Expr::value(unionid.as_str()),
+            )
+            .filter(wechat_identity::Column::Id.eq(identity.id))
+            .exec(&self.writer)
+            .await?;
         let (user_id, removed) = self.attach_unionid(user_id, unionid).await?;
         Ok(Resolved {
             user_id,

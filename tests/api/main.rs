@@ -3,10 +3,13 @@
 
 mod accounts;
 mod at_rest;
+mod cli;
 mod clients;
 mod config;
+mod connections;
 mod decrypt;
 mod docs;
+mod hardening;
 mod helpers;
 mod jwks;
 mod login;
@@ -15,6 +18,7 @@ mod process;
 mod rate_limits;
 mod readiness;
 mod replay;
+mod repository;
 mod sandbox;
 mod server_apis;
 mod session_key_order;
