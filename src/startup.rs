@@ -12,13 +12,14 @@ use crate::{
         rate_limit::{self, RateLimits},
         routes::RouteTable,
     },
-    config::{HttpSettings, Settings},
+    config::{HttpSettings, Settings, SmsProvider},
     crypto::Sealer,
     domain::App,
     service::{
-        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, Sessions, WebLogin,
-        WebSignIn,
+        Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService, Sessions,
+        WebLogin, WebSignIn,
     },
+    sms::{self, SandboxSms, SmsSender},
     store::{Store, StoreError},
     token::AccessTokens,
     wechat::{WeChatClient, sandbox},
@@ -113,10 +114,20 @@ impl Application {
             principals.clone(),
         );
         let accounts = Accounts::new(store.clone(), principals.clone());
+        let (sms_sender, sandbox_sms) = sms_provider(&settings.sms.provider)?;
+        let phones = sms_sender.map(|sender| {
+            PhoneService::new(
+                store.clone(),
+                sessions.clone(),
+                principals.clone(),
+                sender,
+                settings.sms.code_ttl,
+            )
+        });
         let login = LoginService::new(
             clients.clone(),
             store.clone(),
-            accounts,
+            accounts.clone(),
             sessions.clone(),
             settings.sessions.login_replay_window,
         );
@@ -151,6 +162,8 @@ impl Application {
                 .as_ref()
                 .map(|file| (file.name.clone(), file.contents.clone())),
             store,
+            accounts,
+            phones,
         });
 
         let api = api::service();
@@ -170,19 +183,22 @@ impl Application {
         if settings.wechat.sandbox {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(sandbox::SandboxSettings {
-                    apps: App::ALL
-                        .into_iter()
-                        .filter_map(|app| {
-                            apps.get(app).map(|credentials| sandbox::SandboxApp {
-                                app,
-                                appid: credentials.appid.clone(),
-                                secret: credentials.secret.clone(),
+                sms::sandbox_routes::add_routes(
+                    sandbox::routes(sandbox::SandboxSettings {
+                        apps: App::ALL
+                            .into_iter()
+                            .filter_map(|app| {
+                                apps.get(app).map(|credentials| sandbox::SandboxApp {
+                                    app,
+                                    appid: credentials.appid.clone(),
+                                    secret: credentials.secret.clone(),
+                                })
                             })
-                        })
-                        .collect(),
-                    public_base_url: public_base_url.as_str().trim_end_matches('/').to_owned(),
-                }),
+                            .collect(),
+                        public_base_url: public_base_url.as_str().trim_end_matches('/').to_owned(),
+                    }),
+                    sandbox_sms,
+                ),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
@@ -258,8 +274,32 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             if let Err(error) = store.purge_web_flows().await {
                 tracing::warn!(%error, "purging finished web sign-ins failed");
             }
+            if let Err(error) = store.purge_phone_verifications().await {
+                tracing::warn!(%error, "purging old phone verification codes failed");
+            }
         }
     });
+}
+
+/// The configured SMS provider, and the sandbox's outbox when it is the sandbox.
+type SmsProviders = (Option<Arc<dyn SmsSender>>, Option<SandboxSms>);
+
+fn sms_provider(provider: &Option<SmsProvider>) -> Result<SmsProviders, StartupError> {
+    Ok(match provider {
+        None => (None, None),
+        Some(SmsProvider::Sandbox) => {
+            let outbox = SandboxSms::default();
+            (Some(Arc::new(outbox.clone())), Some(outbox))
+        }
+        Some(SmsProvider::TencentCloud(settings)) => (
+            Some(Arc::new(sms::TencentCloudSms::new(settings.clone())?)),
+            None,
+        ),
+        Some(SmsProvider::Webhook(url)) => (
+            Some(Arc::new(sms::WebhookSms::new(url.expose().to_owned())?)),
+            None,
+        ),
+    })
 }
 
 fn spawn_rate_limit_housekeeping(limits: Arc<RateLimits>) {

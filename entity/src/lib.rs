@@ -1,6 +1,7 @@
 //! Database models, one module per table. Only `store` in the service uses them.
 
 pub mod login_code;
+pub mod phone_verification;
 pub mod retired_refresh_token;
 pub mod session;
 pub mod user;

@@ -63,7 +63,7 @@ pub struct LoginResponse {
 }
 
 impl LoginResponse {
-    fn new(outcome: LoginOutcome, context: &AppContext) -> Json<Self> {
+    pub(super) fn new(outcome: LoginOutcome, context: &AppContext) -> Json<Self> {
         Json(Self {
             access_token: outcome.access_token.token,
             token_type: "Bearer".to_owned(),

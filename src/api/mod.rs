@@ -1,5 +1,6 @@
 //! The HTTP surface: poem-openapi operations, one module per tag, over the services.
 
+mod account;
 mod auth;
 pub mod health;
 mod json_string;
@@ -19,7 +20,7 @@ pub use json_string::JsonString;
 
 use crate::{
     domain::{App, AppId},
-    service::{LoginService, ProfileService, Sessions, WebLogin},
+    service::{Accounts, LoginService, PhoneService, ProfileService, Sessions, WebLogin},
     store::{Store, UserRecord},
 };
 
@@ -37,6 +38,9 @@ pub struct AppContext {
     /// `MP_verify_<token>.txt` and its contents, when configured.
     pub oa_verify_file: Option<(String, Vec<u8>)>,
     pub store: Store,
+    pub accounts: Accounts,
+    /// `None` when no SMS provider is configured.
+    pub phones: Option<PhoneService>,
 }
 
 impl AppContext {
@@ -146,6 +150,7 @@ pub type Api = (
     auth::AuthApi,
     web::WebApi,
     me::MeApi,
+    account::AccountApi,
     wechat::WeChatApi,
     keys::KeysApi,
     health::HealthApi,
@@ -158,6 +163,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             auth::AuthApi,
             web::WebApi,
             me::MeApi,
+            account::AccountApi,
             wechat::WeChatApi,
             keys::KeysApi,
             health::HealthApi,

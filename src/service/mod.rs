@@ -3,6 +3,7 @@
 mod access_token;
 mod accounts;
 mod login;
+mod phone;
 mod principal_cache;
 mod profile;
 mod sessions;
@@ -10,9 +11,10 @@ mod web_login;
 
 pub use accounts::Accounts;
 pub use login::{AppClients, Identified, LoginService};
+pub use phone::{PhoneService, VerificationSent};
 pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
-pub use sessions::{Authenticated, LoginOutcome, Sessions};
+pub use sessions::{Authenticated, LoginOutcome, SessionView, Sessions};
 pub use web_login::{Authorization, CallbackOutcome, STATE_TTL, WebLogin, WebSignIn};
 
 use crate::{
@@ -49,6 +51,18 @@ pub enum ServiceError {
     SnapshotUser,
     #[error("this needs a mini-program identity, and the caller has none")]
     MiniprogramRequired,
+    #[error("phone verification is not configured (SMS_PROVIDER)")]
+    SmsNotConfigured,
+    #[error("too many verification codes; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the verification code is wrong, expired or spent")]
+    VerificationFailed,
+    #[error("another user holds this phone number and has an identity of the same app")]
+    PhoneInUse,
+    #[error("the SMS provider did not send the code")]
+    SmsFailed,
+    #[error("no such resource")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -77,6 +91,12 @@ impl ServiceError {
             Self::InvalidReturnUrl => "invalid_return_url",
             Self::SnapshotUser => "snapshot_user",
             Self::MiniprogramRequired => "miniprogram_required",
+            Self::SmsNotConfigured => "app_not_configured",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::VerificationFailed => "verification_failed",
+            Self::PhoneInUse => "phone_in_use",
+            Self::SmsFailed => "sms_failed",
+            Self::NotFound => "not_found",
             Self::Store(_) | Self::Token(_) => "internal",
         }
     }

@@ -2,8 +2,10 @@
 //! and seals every secret it stores.
 
 mod access_tokens;
+mod deletion;
 mod login_codes;
 mod migrate;
+mod phones;
 mod sessions;
 mod users;
 mod web_flows;
@@ -21,7 +23,8 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
 pub use migrate::{migrate_down, migrate_up, migration_status};
-pub use sessions::{IssuedRefreshToken, RefreshOutcome};
+pub use phones::{PhoneBinding, RESEND_INTERVAL, SendPermit};
+pub use sessions::{IssuedRefreshToken, RefreshOutcome, SessionRecord};
 pub use users::{
     ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,
 };

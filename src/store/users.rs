@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    login_code, session, user, web_flow,
+    login_code, phone_verification, session, user, web_flow,
     wechat_identity::{self, StoredSessionKey},
 };
 use sea_orm::{
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Store, StoreError, UniqueRow, is_unique_violation};
 use crate::{
     crypto::Sealed,
-    domain::{App, AppId, OpenId, SessionKey, UnionId, UserId},
+    domain::{App, AppId, OpenId, PhoneNumber, SessionKey, UnionId, UserId},
 };
 
 /// How long the replaced session_key is still tried: a mini program that calls `wx.login`
@@ -191,7 +191,8 @@ impl Store {
                 .await?;
             let outcome = match holder {
                 Some(holder) => {
-                    let (kept, removed) = join_users(&txn, current, holder, Some(unionid)).await?;
+                    let (keep, remove) = older_first(current, holder);
+                    let (kept, removed) = join_users(&txn, keep, remove, Some(unionid)).await?;
                     (kept, Some(removed))
                 }
                 None => {
@@ -227,7 +228,8 @@ impl Store {
                 "a user to join does not exist".to_owned(),
             ));
         };
-        let joined = join_users(&txn, a, b, None).await?;
+        let (keep, remove) = older_first(a, b);
+        let joined = join_users(&txn, keep, remove, None).await?;
         txn.commit().await?;
         Ok(joined)
     }
@@ -320,13 +322,20 @@ impl Store {
         }))
     }
 
+    /// Saves the phone number as WeChat gave it, with its E.164 form (`None` when WeChat's
+    /// country code and number do not make one) that phone joins compare.
     pub async fn save_phone_number(
         &self,
         id: UserId,
         phone_number: &str,
+        e164: Option<&PhoneNumber>,
     ) -> Result<(), StoreError> {
         user::Entity::update_many()
             .col_expr(user::Column::PhoneNumber, Expr::value(phone_number))
+            .col_expr(
+                user::Column::PhoneE164,
+                Expr::value(e164.map(|phone| phone.as_str().to_owned())),
+            )
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(id.as_uuid()))
             .exec(&self.writer)
@@ -670,21 +679,26 @@ pub(super) fn user_view() -> SelectStatement {
         .to_owned()
 }
 
-/// Joins two users inside `txn`: the one created first keeps its id; the other's
-/// identities, sessions and pending sign-ins move to it, and so do its phone number and
-/// profile where the kept user has none; then the other is deleted. `unionid`, when given,
-/// ends up on the kept user. Returns (kept, removed).
-async fn join_users(
-    txn: &DatabaseTransaction,
-    a: user::Model,
-    b: user::Model,
-    unionid: Option<&UnionId>,
-) -> Result<(UserId, UserId), StoreError> {
-    let (keep, remove) = if (a.created_at, a.id) <= (b.created_at, b.id) {
+/// Of two users a unionid shows are one person, the one created first is kept.
+fn older_first(a: user::Model, b: user::Model) -> (user::Model, user::Model) {
+    if (a.created_at, a.id) <= (b.created_at, b.id) {
         (a, b)
     } else {
         (b, a)
-    };
+    }
+}
+
+/// The one way two users become one, whatever showed they are one person (a unionid, a
+/// proven phone number), inside `txn`: `remove`'s identities, sessions, pending sign-ins
+/// and phone verifications move to `keep`, and so do its phone number and profile where
+/// `keep` has none; then `remove` is deleted. `unionid`, when given, ends up on the kept
+/// user. The caller picks which user is kept. Returns (kept, removed).
+pub(super) async fn join_users(
+    txn: &DatabaseTransaction,
+    keep: user::Model,
+    remove: user::Model,
+    unionid: Option<&UnionId>,
+) -> Result<(UserId, UserId), StoreError> {
     wechat_identity::Entity::update_many()
         .col_expr(wechat_identity::Column::UserId, Expr::value(keep.id))
         .filter(wechat_identity::Column::UserId.eq(remove.id))
@@ -705,6 +719,11 @@ async fn join_users(
         .filter(login_code::Column::UserId.eq(remove.id))
         .exec(txn)
         .await?;
+    phone_verification::Entity::update_many()
+        .col_expr(phone_verification::Column::UserId, Expr::value(keep.id))
+        .filter(phone_verification::Column::UserId.eq(remove.id))
+        .exec(txn)
+        .await?;
     // Deleted before the kept user takes its unionid: the column is unique.
     user::Entity::delete_by_id(remove.id).exec(txn).await?;
     let unionid = keep
@@ -712,12 +731,16 @@ async fn join_users(
         .clone()
         .or(remove.unionid.clone())
         .or(unionid.map(|u| u.as_str().to_owned()));
+    // The number and its E.164 form travel together.
+    let (phone_number, phone_e164) = if keep.phone_number.is_some() {
+        (keep.phone_number, keep.phone_e164)
+    } else {
+        (remove.phone_number, remove.phone_e164)
+    };
     user::Entity::update_many()
         .col_expr(user::Column::Unionid, Expr::value(unionid))
-        .col_expr(
-            user::Column::PhoneNumber,
-            Expr::value(keep.phone_number.or(remove.phone_number)),
-        )
+        .col_expr(user::Column::PhoneNumber, Expr::value(phone_number))
+        .col_expr(user::Column::PhoneE164, Expr::value(phone_e164))
         .col_expr(
             user::Column::Nickname,
             Expr::value(keep.nickname.or(remove.nickname)),
@@ -740,6 +763,7 @@ fn new_user_row(id: UserId, unionid: Option<&UnionId>, now: DateTime<Utc>) -> us
         id: Set(id.as_uuid()),
         unionid: Set(unionid.map(|u| u.as_str().to_owned())),
         phone_number: Set(None),
+        phone_e164: Set(None),
         nickname: Set(None),
         avatar_url: Set(None),
         created_at: Set(now),

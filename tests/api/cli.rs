@@ -3,7 +3,7 @@
 
 use std::{
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use crate::helpers::TestDatabase;
@@ -20,18 +20,22 @@ fn wechat_auth(args: &[&str], env: &[(&str, &str)]) -> Child {
         .expect("the binary starts")
 }
 
-/// Waits for the process; kills it and fails if it is still running after 60 s (a server
-/// that was started by mistake).
-fn finish(mut child: Child) -> Output {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
+/// Waits for the process, reading its output meanwhile (an answer larger than the pipe's
+/// buffer would otherwise block it); kills it and fails if it is still running after 60 s
+/// (a server that was started by mistake).
+fn finish(child: Child) -> Output {
+    let pid = child.id();
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match output.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
             panic!("the command did not exit: it is serving");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().unwrap()
 }
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -1,6 +1,7 @@
 //! Black-box tests: the real service on a random port, a fresh database, and a fake
 //! WeChat server, talking HTTP both ways.
 
+mod accounts;
 mod at_rest;
 mod browser;
 mod cli;
@@ -13,6 +14,7 @@ mod hardening;
 mod helpers;
 mod jwks;
 mod login;
+mod phone;
 mod process;
 mod rate_limits;
 mod readiness;
@@ -25,6 +27,7 @@ mod sandbox_pages_browser;
 mod server_apis;
 mod session_key_order;
 mod sessions;
+mod sms_fakes;
 mod tokens;
 mod web;
 mod web_client_browser;
