@@ -17,12 +17,12 @@ use crate::{
     config::Settings,
     crypto::Sealer,
     service::{
-        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, Sessions, WebLogin,
-        WebSignIn,
+        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, QrLoginOptions,
+        QrLogins, Sessions, WebLogin, WebSignIn,
     },
     store::{Store, StoreError},
     token::AccessTokens,
-    wechat::{WeChatClient, sandbox},
+    wechat::{WeChatClient, sandbox, sandbox_qr},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,27 @@ impl Application {
                 principals,
             )
         });
+        // Computer sign-in shows a code of the mini program, made with its access_token.
+        let qr_logins =
+            profiles
+                .as_ref()
+                .zip(clients.miniprogram.clone())
+                .map(|(profiles, wechat)| {
+                    QrLogins::new(
+                        store.clone(),
+                        sessions.clone(),
+                        wechat,
+                        profiles.access_tokens(),
+                        QrLoginOptions {
+                            page: settings.qr_login.page.clone(),
+                            ttl: settings.qr_login.ttl,
+                            public_base_url: public_base_url
+                                .as_str()
+                                .trim_end_matches('/')
+                                .to_owned(),
+                        },
+                    )
+                });
         let context = Arc::new(AppContext {
             sessions,
             login,
@@ -155,6 +176,7 @@ impl Application {
                 .oa_verify_file
                 .as_ref()
                 .map(|file| (file.name.clone(), file.contents.clone())),
+            qr_logins,
             store,
         });
 
@@ -176,7 +198,10 @@ impl Application {
         {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                sandbox_qr::add_routes(
+                    sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                    public_base_url.as_str(),
+                ),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
@@ -247,6 +272,9 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             }
             if let Err(error) = store.purge_web_flows().await {
                 tracing::warn!(%error, "purging finished web sign-ins failed");
+            }
+            if let Err(error) = store.purge_qr_logins().await {
+                tracing::warn!(%error, "purging finished computer sign-ins failed");
             }
         }
     });

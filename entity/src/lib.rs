@@ -1,6 +1,8 @@
 //! Database models, one module per table. Only `store` in the service uses them.
 
 pub mod login_code;
+pub mod qr_login;
+pub mod qr_login_image;
 pub mod retired_refresh_token;
 pub mod session;
 pub mod user;

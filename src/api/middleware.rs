@@ -42,8 +42,12 @@ pub async fn request_log<E: Endpoint>(
         tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
         // Every routed path is a fixed string; unknown ones share one label so that
         // scanners cannot blow up the metric's cardinality.
-        let route = if status == 404 { "unmatched" } else { path.as_str() };
-        crate::metrics::http_request(method.as_str(), route, status, elapsed);
+        let route = if status == 404 {
+            "unmatched".to_owned()
+        } else {
+            route_label(&path)
+        };
+        crate::metrics::http_request(method.as_str(), &route, status, elapsed);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -51,6 +55,27 @@ pub async fn request_log<E: Endpoint>(
     }
     .instrument(span)
     .await
+}
+
+/// Collections whose next path segment is an id.
+const ID_COLLECTIONS: [&str; 2] = ["qr-login", "sessions"];
+
+/// The path with the id after each collection replaced by `{id}`, so that a route with a
+/// parameter is one metric label, not one per id.
+fn route_label(path: &str) -> String {
+    let mut previous = "";
+    path.split('/')
+        .map(|segment| {
+            let label = if ID_COLLECTIONS.contains(&previous) && !segment.is_empty() {
+                "{id}"
+            } else {
+                segment
+            };
+            previous = segment;
+            label
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Refuses bodies over the limit before they are read: by `Content-Length` when declared,
@@ -90,4 +115,17 @@ pub async fn limit_body<E: Endpoint>(
         None => {}
     }
     Ok(endpoint.call(request).await?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_in_paths_share_one_label() {
+        assert_eq!(
+            super::route_label("/api/v1/qr-login/abcDEF1234567890/scan"),
+            "/api/v1/qr-login/{id}/scan"
+        );
+        assert_eq!(super::route_label("/api/v1/qr-login"), "/api/v1/qr-login");
+        assert_eq!(super::route_label("/api/v1/me"), "/api/v1/me");
+    }
 }

@@ -7,6 +7,7 @@ mod keys;
 mod me;
 pub mod middleware;
 pub mod problem;
+mod qr_login;
 pub mod rate_limit;
 mod security;
 mod web;
@@ -18,7 +19,7 @@ pub use json_string::JsonString;
 
 use crate::{
     domain::{App, AppId},
-    service::{LoginService, ProfileService, Sessions, WebLogin},
+    service::{LoginService, ProfileService, QrLogins, Sessions, WebLogin},
     store::{Store, UserRecord},
 };
 
@@ -35,6 +36,8 @@ pub struct AppContext {
     pub miniprogram_appid: Option<AppId>,
     /// `MP_verify_<token>.txt` and its contents, when configured.
     pub oa_verify_file: Option<(String, Vec<u8>)>,
+    /// `None` when the mini program is not configured.
+    pub qr_logins: Option<QrLogins>,
     pub store: Store,
 }
 
@@ -83,6 +86,10 @@ enum ApiTags {
     /// Data the mini program received from WeChat
     #[oai(rename = "WeChat")]
     WeChat,
+    /// Computer sign-in by the mini program: the computer shows a mini-program code, the
+    /// signed-in mini-program user scans and confirms
+    #[oai(rename = "QR login")]
+    QrLogin,
     /// Keys for verifying our tokens elsewhere
     Keys,
     /// Probes for orchestrators
@@ -139,6 +146,7 @@ pub type Api = (
     web::WebApi,
     me::MeApi,
     wechat::WeChatApi,
+    qr_login::QrLoginApi,
     keys::KeysApi,
     health::HealthApi,
 );
@@ -151,6 +159,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             web::WebApi,
             me::MeApi,
             wechat::WeChatApi,
+            qr_login::QrLoginApi,
             keys::KeysApi,
             health::HealthApi,
         ),

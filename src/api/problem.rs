@@ -33,6 +33,7 @@ pub enum ProblemCode {
     SnapshotUser,
     AppNotConfigured,
     MiniprogramRequired,
+    QrLoginClosed,
 }
 
 impl ProblemCode {
@@ -46,7 +47,7 @@ impl ProblemCode {
             Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::UserBlocked | Self::SnapshotUser => StatusCode::FORBIDDEN,
             Self::NotFound | Self::AppNotConfigured => StatusCode::NOT_FOUND,
-            Self::MiniprogramRequired => StatusCode::CONFLICT,
+            Self::MiniprogramRequired | Self::QrLoginClosed => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -87,6 +88,7 @@ impl ProblemCode {
             Self::SnapshotUser => "snapshot_user",
             Self::AppNotConfigured => "app_not_configured",
             Self::MiniprogramRequired => "miniprogram_required",
+            Self::QrLoginClosed => "qr_login_closed",
         }
     }
 }
@@ -295,6 +297,11 @@ impl From<ServiceError> for ApiError {
                 ProblemCode::MiniprogramRequired,
                 "this needs the caller to have signed in with the mini program",
             ),
+            ServiceError::QrLoginNotFound => Self::new(
+                ProblemCode::NotFound,
+                "no such sign-in, or the secret does not match",
+            ),
+            ServiceError::QrLoginClosed(reason) => Self::new(ProblemCode::QrLoginClosed, reason),
             error @ (ServiceError::Store(_) | ServiceError::Token(_)) => {
                 tracing::error!(%error, "request failed");
                 Self::internal()

@@ -13,6 +13,8 @@ use crate::config::IpNet;
 
 const LOGIN_PATH: &str = "/api/v1/auth/login";
 const REFRESH_PATH: &str = "/api/v1/auth/refresh";
+/// Starting a computer sign-in writes a row like a login does: it shares the login bucket.
+const QR_LOGIN_PATH: &str = "/api/v1/qr-login";
 
 /// Separate buckets for login and refresh, so a burst of logins cannot lock signed-in
 /// users out of refreshing.
@@ -44,7 +46,7 @@ impl RateLimits {
             return None;
         }
         let limiter = match path {
-            LOGIN_PATH => &self.login,
+            LOGIN_PATH | QR_LOGIN_PATH => &self.login,
             REFRESH_PATH => &self.refresh,
             _ => return None,
         };

@@ -3,6 +3,7 @@
 
 mod access_tokens;
 mod login_codes;
+mod qr_logins;
 mod sessions;
 mod users;
 mod web_flows;
@@ -20,6 +21,7 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
+pub use qr_logins::{NewQrLogin, QrLoginChange, QrLoginRecord};
 pub use sessions::{IssuedRefreshToken, RefreshOutcome};
 pub use users::{
     ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,

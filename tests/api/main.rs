@@ -10,6 +10,7 @@ mod helpers;
 mod jwks;
 mod login;
 mod process;
+mod qr_login;
 mod rate_limits;
 mod readiness;
 mod replay;
