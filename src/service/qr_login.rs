@@ -201,20 +201,19 @@ impl QrLogins {
         wait: Duration,
     ) -> Result<QrLoginPoll, ServiceError> {
         let id = QrLoginId::parse(id).map_err(|_| ServiceError::QrLoginNotFound)?;
-        let record = self.store.qr_login(&id).await?;
-        let record = record
+        // Subscribed before the first read, so no change after that read goes unnoticed.
+        let mut subscription = self.waiters.subscribe(&id);
+        let record = self.read(&id).await?;
+        let mut record = record
             .filter(|record| secret_matches(record, secret))
             .ok_or(ServiceError::QrLoginNotFound)?;
         let found = effective_status(&record, Utc::now());
         let give_up = tokio::time::Instant::now() + wait.min(MAX_WAIT);
-        // Subscribed before the next read, so no change after that read goes unnoticed.
-        let mut subscription = self.waiters.subscribe(&id);
-        let mut record = record;
         loop {
             let now = Utc::now();
             let status = effective_status(&record, now);
             if status != found || status.is_final() || tokio::time::Instant::now() >= give_up {
-                return self.answer(&record, status).await;
+                return Box::pin(self.answer(&record, status)).await;
             }
             let until_expiry = (record.expires_at - now).to_std().unwrap_or_default();
             let wake_at = give_up.min(tokio::time::Instant::now() + until_expiry);
@@ -223,12 +222,15 @@ impl QrLogins {
                 () = subscription.changed_beyond(version) => {}
                 () = tokio::time::sleep_until(wake_at) => {}
             }
-            record = self
-                .store
-                .qr_login(&id)
-                .await?
-                .ok_or(ServiceError::QrLoginNotFound)?;
+            record = self.read(&id).await?.ok_or(ServiceError::QrLoginNotFound)?;
         }
+    }
+
+    /// One read of a sign-in. Boxed: a database call's future is many times the size of
+    /// everything else a waiting poll holds, and boxing it keeps it off the poll's state
+    /// for the seconds the poll waits.
+    async fn read(&self, id: &QrLoginId) -> Result<Option<QrLoginRecord>, ServiceError> {
+        Ok(Box::pin(self.store.qr_login(id)).await?)
     }
 
     async fn answer(
