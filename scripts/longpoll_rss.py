@@ -7,7 +7,9 @@ service's resident set size (VmRSS from /proc) before and while they all wait. T
 the service still answers at once and that a confirm still wakes its poll. Bounded: one
 pass of about a minute; not a load test (the polls are idle while they wait).
 
-    ulimit -n 20000; scripts/longpoll_rss.py target/release/wechat-auth 10000
+    ulimit -n 20000; scripts/longpoll_rss.py target/release/wechat-auth 10000 [RAMP]
+
+RAMP (default 250) polls start every 100 ms; RAMP=10000 starts them all at once.
 """
 
 import asyncio
@@ -22,6 +24,7 @@ import time
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/release/wechat-auth"
 COUNT = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+RAMP = int(sys.argv[3]) if len(sys.argv) > 3 else 250
 HOST = "127.0.0.1"
 
 
@@ -95,7 +98,11 @@ async def main():
         idle = rss_mb(service.pid)
 
         ready = []
-        polls = [asyncio.create_task(long_poll(port, s, ready)) for s in sign_ins]
+        polls = []
+        # Computers arrive over a few seconds, not in one instant: RAMP per 100 ms.
+        for first in range(0, COUNT, RAMP):
+            polls += [asyncio.create_task(long_poll(port, s, ready)) for s in sign_ins[first:first + RAMP]]
+            await asyncio.sleep(0.1)
         while len(ready) < COUNT:
             await asyncio.sleep(0.2)
         await asyncio.sleep(3)  # every request parsed and waiting
