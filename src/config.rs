@@ -36,6 +36,7 @@ pub struct Settings {
     /// The WeChat apps people sign in from; at least one is configured.
     pub apps: AppSettings,
     pub web: WebSettings,
+    pub qr_login: QrLoginSettings,
     pub jwt: JwtSettings,
     pub sessions: SessionSettings,
     pub max_body_bytes: usize,
@@ -182,6 +183,14 @@ pub struct WebSettings {
     pub open_base: Option<String>,
     pub ticket_ttl: Duration,
     pub oa_verify_file: Option<VerifyFile>,
+}
+
+/// Computer sign-in by the mini program.
+#[derive(Debug, Clone)]
+pub struct QrLoginSettings {
+    /// The mini-program page the computer's code opens (`QR_LOGIN_PAGE`).
+    pub page: String,
+    pub ttl: Duration,
 }
 
 /// The Official Account console's domain check file, served at the root byte for byte.
@@ -407,6 +416,12 @@ impl Source<'_> {
                 ),
             },
             web: self.web(sandbox, &apps),
+            qr_login: QrLoginSettings {
+                page: self
+                    .parse_with("QR_LOGIN_PAGE", "pages/qr-login/index", parse_page_path)
+                    .unwrap_or_default(),
+                ttl: Duration::from_secs(self.u64_in("QR_LOGIN_TTL_SECS", 120, 1..=3600)),
+            },
             apps,
             jwt: JwtSettings {
                 signing_key,
@@ -807,6 +822,20 @@ impl Source<'_> {
                 None
             }
         }
+    }
+}
+
+/// A mini-program page path as WeChat takes it: `pages/x/index`, no leading slash, no query.
+fn parse_page_path(raw: &str) -> Result<String, String> {
+    let well_formed = !raw.starts_with('/')
+        && raw.len() <= 256
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'));
+    if well_formed {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be a mini-program page path such as pages/qr-login/index (no leading slash, no query)".to_owned())
     }
 }
 

@@ -16,13 +16,13 @@ use crate::{
     crypto::Sealer,
     domain::App,
     service::{
-        Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService, Sessions,
-        WebLogin, WebSignIn,
+        Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService,
+        QrLoginOptions, QrLogins, Sessions, WebLogin, WebSignIn,
     },
     sms::{self, SandboxSms, SmsSender},
     store::{Store, StoreError},
     token::AccessTokens,
-    wechat::{WeChatClient, sandbox},
+    wechat::{WeChatClient, sandbox, sandbox_qr},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,27 @@ impl Application {
                 principals,
             )
         });
+        // Computer sign-in shows a code of the mini program, made with its access_token.
+        let qr_logins =
+            profiles
+                .as_ref()
+                .zip(clients.miniprogram.clone())
+                .map(|(profiles, wechat)| {
+                    QrLogins::new(
+                        store.clone(),
+                        sessions.clone(),
+                        wechat,
+                        profiles.access_tokens(),
+                        QrLoginOptions {
+                            page: settings.qr_login.page.clone(),
+                            ttl: settings.qr_login.ttl,
+                            public_base_url: public_base_url
+                                .as_str()
+                                .trim_end_matches('/')
+                                .to_owned(),
+                        },
+                    )
+                });
         let context = Arc::new(AppContext {
             sessions,
             login,
@@ -161,6 +182,7 @@ impl Application {
                 .oa_verify_file
                 .as_ref()
                 .map(|file| (file.name.clone(), file.contents.clone())),
+            qr_logins,
             store,
             accounts,
             phones,
@@ -183,21 +205,27 @@ impl Application {
         if settings.wechat.sandbox {
             routes = routes.nest(
                 "/sandbox",
-                sms::sandbox_routes::add_routes(
-                    sandbox::routes(sandbox::SandboxSettings {
-                        apps: App::ALL
-                            .into_iter()
-                            .filter_map(|app| {
-                                apps.get(app).map(|credentials| sandbox::SandboxApp {
-                                    app,
-                                    appid: credentials.appid.clone(),
-                                    secret: credentials.secret.clone(),
+                sandbox_qr::add_routes(
+                    sms::sandbox_routes::add_routes(
+                        sandbox::routes(sandbox::SandboxSettings {
+                            apps: App::ALL
+                                .into_iter()
+                                .filter_map(|app| {
+                                    apps.get(app).map(|credentials| sandbox::SandboxApp {
+                                        app,
+                                        appid: credentials.appid.clone(),
+                                        secret: credentials.secret.clone(),
+                                    })
                                 })
-                            })
-                            .collect(),
-                        public_base_url: public_base_url.as_str().trim_end_matches('/').to_owned(),
-                    }),
-                    sandbox_sms,
+                                .collect(),
+                            public_base_url: public_base_url
+                                .as_str()
+                                .trim_end_matches('/')
+                                .to_owned(),
+                        }),
+                        sandbox_sms,
+                    ),
+                    public_base_url.as_str(),
                 ),
             );
         }
@@ -276,6 +304,9 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             }
             if let Err(error) = store.purge_phone_verifications().await {
                 tracing::warn!(%error, "purging old phone verification codes failed");
+            }
+            if let Err(error) = store.purge_qr_logins().await {
+                tracing::warn!(%error, "purging finished computer sign-ins failed");
             }
         }
     });

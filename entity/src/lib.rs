@@ -2,6 +2,8 @@
 
 pub mod login_code;
 pub mod phone_verification;
+pub mod qr_login;
+pub mod qr_login_image;
 pub mod retired_refresh_token;
 pub mod session;
 pub mod user;

@@ -8,6 +8,7 @@ mod m20261122_000003_create_sessions;
 mod m20261122_000004_seal_secrets;
 mod m20261201_000005_web_sign_in;
 mod m20261201_000006_phone_and_sessions;
+mod m20261201_000007_qr_logins;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_seal_secrets::Migration),
             Box::new(m20261201_000005_web_sign_in::Migration),
             Box::new(m20261201_000006_phone_and_sessions::Migration),
+            Box::new(m20261201_000007_qr_logins::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod keys;
 mod me;
 pub mod middleware;
 pub mod problem;
+mod qr_login;
 pub mod rate_limit;
 pub mod routes;
 mod security;
@@ -20,7 +21,7 @@ pub use json_string::JsonString;
 
 use crate::{
     domain::{App, AppId},
-    service::{Accounts, LoginService, PhoneService, ProfileService, Sessions, WebLogin},
+    service::{Accounts, LoginService, PhoneService, ProfileService, QrLogins, Sessions, WebLogin},
     store::{Store, UserRecord},
 };
 
@@ -37,6 +38,8 @@ pub struct AppContext {
     pub miniprogram_appid: Option<AppId>,
     /// `MP_verify_<token>.txt` and its contents, when configured.
     pub oa_verify_file: Option<(String, Vec<u8>)>,
+    /// `None` when the mini program is not configured.
+    pub qr_logins: Option<QrLogins>,
     pub store: Store,
     pub accounts: Accounts,
     /// `None` when no SMS provider is configured.
@@ -88,6 +91,10 @@ enum ApiTags {
     /// Data the mini program received from WeChat
     #[oai(rename = "WeChat")]
     WeChat,
+    /// Computer sign-in by the mini program: the computer shows a mini-program code, the
+    /// signed-in mini-program user scans and confirms
+    #[oai(rename = "QR login")]
+    QrLogin,
     /// Keys for verifying our tokens elsewhere
     Keys,
     /// Probes for orchestrators
@@ -152,6 +159,7 @@ pub type Api = (
     me::MeApi,
     account::AccountApi,
     wechat::WeChatApi,
+    qr_login::QrLoginApi,
     keys::KeysApi,
     health::HealthApi,
 );
@@ -165,6 +173,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             me::MeApi,
             account::AccountApi,
             wechat::WeChatApi,
+            qr_login::QrLoginApi,
             keys::KeysApi,
             health::HealthApi,
         ),

@@ -36,6 +36,7 @@ pub enum ProblemCode {
     VerificationFailed,
     PhoneInUse,
     SmsFailed,
+    QrLoginClosed,
 }
 
 impl ProblemCode {
@@ -49,7 +50,9 @@ impl ProblemCode {
             Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::UserBlocked | Self::SnapshotUser => StatusCode::FORBIDDEN,
             Self::NotFound | Self::AppNotConfigured => StatusCode::NOT_FOUND,
-            Self::MiniprogramRequired | Self::PhoneInUse => StatusCode::CONFLICT,
+            Self::MiniprogramRequired | Self::PhoneInUse | Self::QrLoginClosed => {
+                StatusCode::CONFLICT
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -94,6 +97,7 @@ impl ProblemCode {
             Self::VerificationFailed => "verification_failed",
             Self::PhoneInUse => "phone_in_use",
             Self::SmsFailed => "sms_failed",
+            Self::QrLoginClosed => "qr_login_closed",
         }
     }
 }
@@ -351,6 +355,11 @@ impl From<ServiceError> for ApiError {
                 "the verification code could not be sent; retry later",
             ),
             ServiceError::NotFound => Self::new(ProblemCode::NotFound, "no such resource"),
+            ServiceError::QrLoginNotFound => Self::new(
+                ProblemCode::NotFound,
+                "no such sign-in, or the secret does not match",
+            ),
+            ServiceError::QrLoginClosed(reason) => Self::new(ProblemCode::QrLoginClosed, reason),
             error @ (ServiceError::Store(_) | ServiceError::Token(_)) => {
                 tracing::error!(%error, "request failed");
                 Self::internal()

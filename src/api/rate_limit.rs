@@ -12,11 +12,13 @@ use super::problem::ApiError;
 use crate::config::IpNet;
 
 /// Every way in shares the login bucket: each spends a WeChat call or writes a row.
-const LOGIN_PATHS: [(Method, &str); 4] = [
+/// Starting a computer sign-in writes a row like a login does.
+const LOGIN_PATHS: [(Method, &str); 5] = [
     (Method::POST, "/api/v1/auth/login"),
     (Method::POST, "/api/v1/auth/web/login"),
     (Method::POST, "/api/v1/auth/ticket"),
     (Method::GET, "/api/v1/web/authorize"),
+    (Method::POST, "/api/v1/qr-login"),
 ];
 const REFRESH_PATH: &str = "/api/v1/auth/refresh";
 

@@ -5,6 +5,7 @@ mod code;
 mod ids;
 mod payload;
 mod phone;
+mod qr_login;
 mod return_to;
 mod session_key;
 
@@ -13,6 +14,7 @@ pub use code::JsCode;
 pub use ids::{AppId, OpenId, SessionId, UnionId, UserId};
 pub use payload::EncryptedPayload;
 pub use phone::PhoneNumber;
+pub use qr_login::{QrLoginId, QrLoginStatus};
 pub use return_to::ReturnTo;
 pub use session_key::SessionKey;
 

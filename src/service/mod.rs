@@ -6,6 +6,7 @@ mod login;
 mod phone;
 mod principal_cache;
 mod profile;
+mod qr_login;
 mod sessions;
 mod web_login;
 
@@ -14,6 +15,7 @@ pub use login::{AppClients, Identified, LoginService};
 pub use phone::{PhoneService, VerificationSent};
 pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
+pub use qr_login::{QrLoginOptions, QrLoginPoll, QrLogins, RequestedBy, StartedQrLogin};
 pub use sessions::{Authenticated, LoginOutcome, SessionView, Sessions};
 pub use web_login::{Authorization, CallbackOutcome, STATE_TTL, WebLogin, WebSignIn};
 
@@ -63,6 +65,10 @@ pub enum ServiceError {
     SmsFailed,
     #[error("no such resource")]
     NotFound,
+    #[error("no such computer sign-in (or not this computer's)")]
+    QrLoginNotFound,
+    #[error("the computer sign-in is closed: {0}")]
+    QrLoginClosed(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -97,6 +103,8 @@ impl ServiceError {
             Self::PhoneInUse => "phone_in_use",
             Self::SmsFailed => "sms_failed",
             Self::NotFound => "not_found",
+            Self::QrLoginNotFound => "not_found",
+            Self::QrLoginClosed(_) => "qr_login_closed",
             Self::Store(_) | Self::Token(_) => "internal",
         }
     }

@@ -103,6 +103,12 @@ impl ProfileService {
         }
     }
 
+    /// The app's shared access_token for WeChat's server APIs (one per process, so other
+    /// callers of those APIs share its single-flight refresh).
+    pub fn access_tokens(&self) -> WeChatAccessTokens {
+        self.access_tokens.clone()
+    }
+
     /// The phone number behind getPhoneNumber's `e.detail.code`, via
     /// `wxa/business/getuserphonenumber`; saved like a decrypted one.
     pub async fn save_phone_number_by_code(

@@ -6,6 +6,7 @@ mod deletion;
 mod login_codes;
 mod migrate;
 mod phones;
+mod qr_logins;
 mod sessions;
 mod users;
 mod web_flows;
@@ -24,6 +25,7 @@ pub use access_tokens::StoredAccessToken;
 pub use login_codes::CodeClaim;
 pub use migrate::{migrate_down, migrate_up, migration_status};
 pub use phones::{PhoneBinding, RESEND_INTERVAL, SendPermit};
+pub use qr_logins::{NewQrLogin, QrLoginChange, QrLoginRecord};
 pub use sessions::{IssuedRefreshToken, RefreshOutcome, SessionRecord};
 pub use users::{
     ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,

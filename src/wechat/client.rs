@@ -405,7 +405,7 @@ fn outcome_label<T>(outcome: &Result<T, Failure>) -> String {
 /// checksession's answer when the session_key is no longer the user's current one.
 const INVALID_SIGNATURE: i64 = 87009;
 
-fn error_for(errcode: i64, errmsg: String) -> WeChatError {
+pub(super) fn error_for(errcode: i64, errmsg: String) -> WeChatError {
     match errcode {
         40001 | 42001 => WeChatError::AccessTokenRejected(errcode),
         40029 => WeChatError::InvalidCode,

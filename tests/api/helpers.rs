@@ -275,6 +275,8 @@ struct FakeState {
     api_calls: Vec<(&'static str, String)>,
     valid_tokens: Vec<String>,
     issued_tokens: usize,
+    /// Errcodes `wxa/getwxacodeunlimit` answers, one per call, before it answers images.
+    code_errors: VecDeque<i64>,
 }
 
 /// A stand-in for `api.weixin.qq.com` on 127.0.0.1. By default a code `NAME` or
@@ -301,6 +303,7 @@ impl FakeWeChat {
             .at("/wxa/checksession", poem::get(check_session))
             .at("/sns/oauth2/access_token", poem::get(oauth_access_token))
             .at("/sns/userinfo", poem::get(oauth_userinfo))
+            .at("/wxa/getwxacodeunlimit", poem::post(mini_program_code))
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
         Self { address, state }
@@ -397,6 +400,15 @@ impl FakeWeChat {
     /// WeChat invalidates every access_token it issued (the next use answers 40001).
     pub fn revoke_access_tokens(&self) {
         self.state.lock().unwrap().valid_tokens.clear();
+    }
+
+    /// The next calls of `wxa/getwxacodeunlimit` answer these errcodes, one each.
+    pub fn fail_mini_program_codes(&self, errcodes: &[i64]) {
+        self.state
+            .lock()
+            .unwrap()
+            .code_errors
+            .extend(errcodes.iter().copied());
     }
 
     /// WeChat rotates the user's session_key behind our back (a login we never saw).
@@ -636,6 +648,34 @@ async fn phone_number(
     )
 }
 
+/// The bytes the fake's mini-program code image starts with (a PNG signature).
+pub const FAKE_PNG: &[u8] = b"\x89PNG\r\n\x1a\nfake-mini-program-code";
+
+#[handler]
+async fn mini_program_code(
+    Query(query): Query<HashMap<String, String>>,
+    body: String,
+    state: Data<&Arc<Mutex<FakeState>>>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    state.api_calls.push(("getwxacodeunlimit", body.clone()));
+    if !query
+        .get("access_token")
+        .is_some_and(|t| state.valid_tokens.contains(t))
+    {
+        return errcode(40001);
+    }
+    if let Some(code) = state.code_errors.pop_front() {
+        return Response::builder()
+            .content_type("application/json; charset=UTF-8")
+            .body(json!({"errcode": code, "errmsg": "fake"}).to_string());
+    }
+    let request: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut png = FAKE_PNG.to_vec();
+    png.extend_from_slice(request["scene"].as_str().unwrap_or_default().as_bytes());
+    Response::builder().content_type("image/png").body(png)
+}
+
 #[handler]
 async fn check_session(
     Query(query): Query<HashMap<String, String>>,
@@ -748,6 +788,7 @@ pub async fn dump_database(url: &str) -> String {
         "wechat_access_tokens",
         "web_flows",
         "phone_verifications",
+        "qr_logins",
     ] {
         let rows = db
             .query_all_raw(Statement::from_string(

@@ -16,6 +16,7 @@ mod jwks;
 mod login;
 mod phone;
 mod process;
+mod qr_login;
 mod rate_limits;
 mod readiness;
 mod replay;
