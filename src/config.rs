@@ -43,6 +43,7 @@ pub struct Settings {
     pub rate_limit_per_min: Option<u32>,
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
+    pub events: EventSettings,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -197,6 +198,36 @@ impl std::fmt::Debug for SessionKeyEncryption {
         f.write_str("SessionKeyEncryption([redacted])")
     }
 }
+
+/// Events and the server API (contract v1.4).
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// `None`: events are only kept for the feed.
+    pub webhook: Option<crate::events::delivery::WebhookTarget>,
+    /// How long the feed keeps events (`EVENT_RETENTION_SECS`).
+    pub retention: Duration,
+    /// `SERVER_API_KEYS`; empty: the server API answers 404 `app_not_configured`.
+    pub server_api_keys: Vec<ServerApiKey>,
+}
+
+/// One of the team's backends: its name (for logs) and its key.
+#[derive(Debug, Clone)]
+pub struct ServerApiKey {
+    pub name: String,
+    pub key: Secret,
+}
+
+impl std::fmt::Debug for crate::events::delivery::WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url.as_str())
+            .field("retry_base", &self.retry_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shortest server API key: guessing one must be hopeless.
+const MIN_SERVER_KEY_CHARS: usize = 32;
 
 /// One line naming the setting at fault; never its value, which may be a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -405,12 +436,72 @@ impl Source<'_> {
                     net
                 })
                 .collect(),
+            events: self.events(),
             max_body_bytes: usize::try_from(self.u64_in(
                 "MAX_BODY_BYTES",
                 65536,
                 1024..=16 * 1024 * 1024,
             ))
             .unwrap_or(usize::MAX),
+        }
+    }
+
+    fn events(&self) -> EventSettings {
+        let retry_base =
+            Duration::from_millis(self.u64_in("WEBHOOK_RETRY_BASE_MS", 1000, 1..=600_000));
+        let url = self.get("WEBHOOK_URL").and_then(|raw| {
+            let parsed = Url::parse(raw)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"));
+            if parsed.is_none() {
+                self.fail("WEBHOOK_URL", "must be an http(s) URL");
+            }
+            parsed
+        });
+        let secret = self.get("WEBHOOK_SECRET").and_then(|raw| {
+            self.recorded(
+                crate::events::WebhookSecret::parse(raw)
+                    .map_err(|reason| ConfigError::new("WEBHOOK_SECRET", reason)),
+            )
+        });
+        if url.is_some() && secret.is_none() && self.get("WEBHOOK_SECRET").is_none() {
+            self.fail("WEBHOOK_SECRET", "is required with WEBHOOK_URL");
+        }
+        let mut server_api_keys: Vec<ServerApiKey> = Vec::new();
+        for entry in self.list("SERVER_API_KEYS") {
+            // The key is never echoed: only the entry's name, or its position.
+            let Some((name, key)) = entry.split_once(':') else {
+                self.fail(
+                    "SERVER_API_KEYS",
+                    format!("entry {} is not name:key", server_api_keys.len() + 1),
+                );
+                continue;
+            };
+            let (name, key) = (name.trim(), key.trim());
+            if name.is_empty() || key.chars().count() < MIN_SERVER_KEY_CHARS {
+                self.fail(
+                    "SERVER_API_KEYS",
+                    format!(
+                        "entry {name:?} needs a name and a key of at least {MIN_SERVER_KEY_CHARS} characters"
+                    ),
+                );
+                continue;
+            }
+            server_api_keys.push(ServerApiKey {
+                name: name.to_owned(),
+                key: Secret::new(key),
+            });
+        }
+        EventSettings {
+            webhook: url
+                .zip(secret)
+                .map(|(url, secret)| crate::events::delivery::WebhookTarget {
+                    url,
+                    secret,
+                    retry_base,
+                }),
+            retention: self.secs("EVENT_RETENTION_SECS", 604_800),
+            server_api_keys,
         }
     }
 

@@ -17,8 +17,8 @@ use crate::{
     config::Settings,
     crypto::Sealer,
     service::{
-        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, Sessions, WebLogin,
-        WebSignIn,
+        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, ServerUsers, Sessions,
+        WebLogin, WebSignIn,
     },
     store::{Store, StoreError},
     token::AccessTokens,
@@ -66,7 +66,15 @@ impl Application {
 
         let encryption = &settings.sessions.session_key_encryption;
         let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
-        let store = Store::connect(settings.database_url.expose(), sealer).await?;
+        let store = Store::connect(settings.database_url.expose(), sealer)
+            .await?
+            .with_miniprogram_appid(
+                settings
+                    .apps
+                    .miniprogram
+                    .as_ref()
+                    .map(|app| app.appid.clone()),
+            );
         // In the sandbox everything WeChat-facing points back at this listener.
         let own_base = {
             let host = if address.ip().is_unspecified() {
@@ -110,6 +118,11 @@ impl Application {
             website: client_for(apps.website.as_ref())?,
         };
         spawn_purges(store.clone(), settings.sessions.login_replay_window);
+        let events = &settings.events;
+        spawn_event_purge(store.clone(), events.retention, events.webhook.is_some());
+        if let Some(target) = &events.webhook {
+            crate::events::delivery::spawn(store.clone(), target.clone())?;
+        }
         let principals = Arc::new(PrincipalCache::new(settings.sessions.principal_cache_ttl));
         let sessions = Sessions::new(
             store.clone(),
@@ -118,6 +131,7 @@ impl Application {
             principals.clone(),
         );
         let accounts = Accounts::new(store.clone(), principals.clone());
+        let server_users = ServerUsers::new(store.clone(), principals.clone());
         let login = LoginService::new(
             clients.clone(),
             store.clone(),
@@ -155,7 +169,9 @@ impl Application {
                 .oa_verify_file
                 .as_ref()
                 .map(|file| (file.name.clone(), file.contents.clone())),
-            store,
+            store: store.clone(),
+            server_users,
+            server_keys: events.server_api_keys.clone(),
         });
 
         let api = api::service();
@@ -176,7 +192,22 @@ impl Application {
         {
             routes = routes.nest(
                 "/sandbox",
-                sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                crate::events::sandbox::add_routes(
+                    sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                    store.clone(),
+                ),
+            );
+        }
+        if settings.events.server_api_keys.is_empty() {
+            // Every server API path, whatever the method or the credentials.
+            routes = routes.nest(
+                "/api/v1/server",
+                poem::endpoint::make_sync(|_| {
+                    problem_response(
+                        ProblemCode::AppNotConfigured,
+                        "the server API is not configured on this service (SERVER_API_KEYS)",
+                    )
+                }),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
@@ -247,6 +278,22 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             }
             if let Err(error) = store.purge_web_flows().await {
                 tracing::warn!(%error, "purging finished web sign-ins failed");
+            }
+        }
+    });
+}
+
+/// Events past `EVENT_RETENTION_SECS` leave the feed; with webhooks configured an
+/// undelivered one stays until it is delivered.
+fn spawn_event_purge(store: Store, retention: Duration, webhooks: bool) {
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            match store.purge_events(retention, webhooks).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged events past their retention"),
+                Err(error) => tracing::warn!(%error, "purging old events failed"),
             }
         }
     });

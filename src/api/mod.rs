@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod problem;
 pub mod rate_limit;
 mod security;
+pub mod server;
 mod web;
 mod wechat;
 
@@ -17,8 +18,9 @@ use poem_openapi::{Enum, Object, OpenApiService, Tags};
 pub use json_string::JsonString;
 
 use crate::{
+    config::ServerApiKey,
     domain::{App, AppId},
-    service::{LoginService, ProfileService, Sessions, WebLogin},
+    service::{LoginService, ProfileService, ServerUsers, Sessions, WebLogin},
     store::{Store, UserRecord},
 };
 
@@ -36,6 +38,10 @@ pub struct AppContext {
     /// `MP_verify_<token>.txt` and its contents, when configured.
     pub oa_verify_file: Option<(String, Vec<u8>)>,
     pub store: Store,
+    /// The server API: lookups, disabling, the events feed.
+    pub server_users: ServerUsers,
+    /// `SERVER_API_KEYS`.
+    pub server_keys: Vec<ServerApiKey>,
 }
 
 impl AppContext {
@@ -87,6 +93,8 @@ enum ApiTags {
     Keys,
     /// Probes for orchestrators
     Health,
+    /// For the team's own backends (a `SERVER_API_KEYS` key): users, and the events feed
+    Server,
 }
 
 /// A user as clients see it.
@@ -141,6 +149,7 @@ pub type Api = (
     wechat::WeChatApi,
     keys::KeysApi,
     health::HealthApi,
+    server::ServerApi,
 );
 
 /// The OpenAPI service; the document it describes is the published contract.
@@ -153,6 +162,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             wechat::WeChatApi,
             keys::KeysApi,
             health::HealthApi,
+            server::ServerApi,
         ),
         "wechat-auth",
         env!("CARGO_PKG_VERSION"),

@@ -33,6 +33,7 @@ pub enum ProblemCode {
     SnapshotUser,
     AppNotConfigured,
     MiniprogramRequired,
+    UserDisabled,
 }
 
 impl ProblemCode {
@@ -44,7 +45,7 @@ impl ProblemCode {
             | Self::InvalidState
             | Self::InvalidReturnUrl => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
-            Self::UserBlocked | Self::SnapshotUser => StatusCode::FORBIDDEN,
+            Self::UserBlocked | Self::SnapshotUser | Self::UserDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::AppNotConfigured => StatusCode::NOT_FOUND,
             Self::MiniprogramRequired => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -87,6 +88,7 @@ impl ProblemCode {
             Self::SnapshotUser => "snapshot_user",
             Self::AppNotConfigured => "app_not_configured",
             Self::MiniprogramRequired => "miniprogram_required",
+            Self::UserDisabled => "user_disabled",
         }
     }
 }
@@ -121,7 +123,8 @@ pub enum ApiError {
     /// Missing, malformed, expired or forged bearer token, or an unusable refresh token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// WeChat flagged the user as high-risk, or a snapshot page's virtual user.
+    /// WeChat flagged the user as high-risk, a snapshot page's virtual user, or a user the
+    /// team's backend disabled.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// Unknown path, or the app this operation needs is not configured.
@@ -295,6 +298,13 @@ impl From<ServiceError> for ApiError {
                 ProblemCode::MiniprogramRequired,
                 "this needs the caller to have signed in with the mini program",
             ),
+            ServiceError::UserDisabled => Self::new(
+                ProblemCode::UserDisabled,
+                "this user is disabled; no login path lets them in until they are enabled",
+            ),
+            ServiceError::NotFound(what) => {
+                Self::new(ProblemCode::NotFound, format!("no such {what}"))
+            }
             error @ (ServiceError::Store(_) | ServiceError::Token(_)) => {
                 tracing::error!(%error, "request failed");
                 Self::internal()

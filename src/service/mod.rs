@@ -5,6 +5,7 @@ mod accounts;
 mod login;
 mod principal_cache;
 mod profile;
+mod server_users;
 mod sessions;
 mod web_login;
 
@@ -12,6 +13,7 @@ pub use accounts::Accounts;
 pub use login::{AppClients, Identified, LoginService};
 pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
+pub use server_users::{MAX_FEED_PAGE, ServerUsers, UserQuery, phone_e164};
 pub use sessions::{Authenticated, LoginOutcome, Sessions};
 pub use web_login::{Authorization, CallbackOutcome, STATE_TTL, WebLogin, WebSignIn};
 
@@ -49,6 +51,10 @@ pub enum ServiceError {
     SnapshotUser,
     #[error("this needs a mini-program identity, and the caller has none")]
     MiniprogramRequired,
+    #[error("the user is disabled")]
+    UserDisabled,
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -77,6 +83,8 @@ impl ServiceError {
             Self::InvalidReturnUrl => "invalid_return_url",
             Self::SnapshotUser => "snapshot_user",
             Self::MiniprogramRequired => "miniprogram_required",
+            Self::UserDisabled => "user_disabled",
+            Self::NotFound(_) => "not_found",
             Self::Store(_) | Self::Token(_) => "internal",
         }
     }

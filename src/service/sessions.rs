@@ -60,6 +60,9 @@ impl Sessions {
         new_user: bool,
     ) -> Result<LoginOutcome, ServiceError> {
         let user = self.current_user(user).await?;
+        if user.disabled {
+            return Err(ServiceError::UserDisabled);
+        }
         let (session_id, refresh_token) = self
             .store
             .start_session(user.id, app, self.refresh_ttl)
@@ -103,6 +106,7 @@ impl Sessions {
                 Err(ServiceError::InvalidGrant)
             }
             RefreshOutcome::Invalid => Err(ServiceError::InvalidGrant),
+            RefreshOutcome::UserDisabled => Err(ServiceError::UserDisabled),
         }
     }
 

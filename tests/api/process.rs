@@ -14,7 +14,7 @@ use crate::helpers::{
 };
 
 /// A service process with its log lines.
-struct ServiceProcess {
+pub(crate) struct ServiceProcess {
     child: Child,
     address: String,
     logs: Arc<Mutex<Vec<String>>>,
@@ -22,7 +22,11 @@ struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    async fn start(database_url: &str, wechat: &FakeWeChat, extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(
+        database_url: &str,
+        wechat: &FakeWeChat,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -91,7 +95,7 @@ impl ServiceProcess {
         request.send().await.unwrap()
     }
 
-    async fn login(&self, code: &str) -> Value {
+    pub(crate) async fn login(&self, code: &str) -> Value {
         let response = self
             .post("/api/v1/auth/login", &json!({ "code": code }), None)
             .await;

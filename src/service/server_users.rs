@@ -1,0 +1,201 @@
+use std::sync::Arc;
+
+use crate::{
+    domain::{AppId, OpenId, UnionId, UserId},
+    events::StoredEvent,
+    store::{Lookup, Store, UserRecord},
+};
+
+/// The most events one feed page holds.
+pub const MAX_FEED_PAGE: u64 = 500;
+
+use super::{PrincipalCache, ServiceError};
+
+/// How the team's backend names the users it asks about, as received.
+pub enum UserQuery {
+    Identity { appid: String, openid: String },
+    Unionid(String),
+    PhoneNumber(String),
+}
+
+/// What the team's backend may ask about users and do to them (the server API).
+#[derive(Clone)]
+pub struct ServerUsers {
+    store: Store,
+    principals: Arc<PrincipalCache>,
+}
+
+impl ServerUsers {
+    pub fn new(store: Store, principals: Arc<PrincipalCache>) -> Self {
+        Self { store, principals }
+    }
+
+    /// The user, or the user a join folded this id into (whose id then differs).
+    pub async fn get(&self, id: &str) -> Result<UserRecord, ServiceError> {
+        let id = parse_user_id(id)?;
+        self.store
+            .find_user_or_alias(id)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))
+    }
+
+    pub async fn find(&self, query: UserQuery) -> Result<Vec<UserRecord>, ServiceError> {
+        let invalid = |what: &str| ServiceError::InvalidRequest(format!("{what} is not valid"));
+        Ok(match query {
+            UserQuery::Identity { appid, openid } => {
+                let appid = AppId::parse(&appid).map_err(|_| invalid("appid"))?;
+                let openid = OpenId::parse(&openid).map_err(|_| invalid("openid"))?;
+                self.store
+                    .lookup_users(Lookup::Identity {
+                        appid: &appid,
+                        openid: &openid,
+                    })
+                    .await?
+            }
+            UserQuery::Unionid(unionid) => {
+                let unionid = UnionId::parse(&unionid).map_err(|_| invalid("unionid"))?;
+                self.store.lookup_users(Lookup::Unionid(&unionid)).await?
+            }
+            UserQuery::PhoneNumber(raw) => {
+                let e164 = phone_e164(&raw).ok_or_else(|| {
+                    ServiceError::InvalidRequest(
+                        "phone_number must be E.164 (+8613800138000) or an 11-digit mainland \
+                         number"
+                            .to_owned(),
+                    )
+                })?;
+                self.store
+                    .lookup_users(Lookup::PhoneNumber(&stored_spellings(&e164)))
+                    .await?
+            }
+        })
+    }
+
+    /// Disables (`true`) or enables the user. Disabling ends every session at once: here
+    /// the cached sessions are forgotten, other instances' caches let go within
+    /// `AUTH_CACHE_TTL_MS`.
+    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<UserRecord, ServiceError> {
+        let id = parse_user_id(id)?;
+        let toggled = self
+            .store
+            .set_disabled(id, disabled)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        self.principals.forget_user(id);
+        if toggled.changed {
+            tracing::info!(user_id = %id, disabled, "user disabled state changed");
+        }
+        Ok(toggled.user)
+    }
+
+    pub async fn revoke_sessions(&self, id: &str) -> Result<(), ServiceError> {
+        let id = parse_user_id(id)?;
+        if self.store.find_user(id).await?.is_none() {
+            return Err(ServiceError::NotFound("user"));
+        }
+        self.store.revoke_user_sessions(id).await?;
+        self.principals.forget_user(id);
+        tracing::info!(user_id = %id, "every session of the user revoked");
+        Ok(())
+    }
+}
+
+impl ServerUsers {
+    /// A page of the feed: events after the cursor (an event id; empty for the start),
+    /// oldest first, and the cursor for the next page (the last id on this one, or the
+    /// given cursor when nothing new has happened).
+    pub async fn events(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<StoredEvent>, String), ServiceError> {
+        if !(1..=MAX_FEED_PAGE).contains(&limit) {
+            return Err(ServiceError::InvalidRequest(format!(
+                "limit must be between 1 and {MAX_FEED_PAGE}"
+            )));
+        }
+        let after = after.filter(|cursor| !cursor.is_empty());
+        if let Some(cursor) = after
+            && !is_event_id(cursor)
+        {
+            return Err(ServiceError::InvalidRequest(
+                "after must be an event id or a cursor from an earlier page".to_owned(),
+            ));
+        }
+        let events = self.store.events_after(after, limit).await?;
+        let next = events
+            .last()
+            .map(|event| event.id.clone())
+            .or_else(|| after.map(str::to_owned))
+            .unwrap_or_default();
+        Ok((events, next))
+    }
+}
+
+fn is_event_id(raw: &str) -> bool {
+    raw.strip_prefix("evt_").is_some_and(|rest| {
+        rest.len() == 32
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+fn parse_user_id(raw: &str) -> Result<UserId, ServiceError> {
+    raw.parse::<uuid::Uuid>()
+        .map(UserId::from)
+        .map_err(|_| ServiceError::NotFound("user"))
+}
+
+/// A phone number in E.164 (`+` and 8–15 digits), from either accepted form: E.164
+/// itself, or an 11-digit mainland number (`13800138000` → `+8613800138000`). Spaces and
+/// dashes are ignored.
+pub fn phone_e164(raw: &str) -> Option<String> {
+    let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    if let Some(digits) = compact.strip_prefix('+') {
+        return (digits.bytes().all(|b| b.is_ascii_digit())
+            && (8..=15).contains(&digits.len())
+            && !digits.starts_with('0'))
+        .then(|| format!("+{digits}"));
+    }
+    (compact.len() == 11 && compact.starts_with('1') && compact.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("+86{compact}"))
+}
+
+/// The ways a number may be stored: WeChat gives mainland numbers without the country
+/// code and others with it.
+fn stored_spellings(e164: &str) -> Vec<String> {
+    let mut spellings = vec![e164.to_owned()];
+    if let Some(national) = e164.strip_prefix("+86") {
+        spellings.push(national.to_owned());
+    }
+    spellings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_accepted_forms_become_e164() {
+        assert_eq!(phone_e164("13800138000").as_deref(), Some("+8613800138000"));
+        assert_eq!(
+            phone_e164("+86 138-0013-8000").as_deref(),
+            Some("+8613800138000")
+        );
+        assert_eq!(phone_e164("+12025550123").as_deref(), Some("+12025550123"));
+        assert_eq!(phone_e164("23800138000"), None);
+        assert_eq!(phone_e164("+86abc"), None);
+        assert_eq!(phone_e164("+0123456789"), None);
+        assert_eq!(phone_e164(""), None);
+    }
+
+    #[test]
+    fn a_mainland_number_is_looked_up_in_both_spellings() {
+        assert_eq!(
+            stored_spellings("+8613800138000"),
+            vec!["+8613800138000".to_owned(), "13800138000".to_owned()]
+        );
+        assert_eq!(stored_spellings("+12025550123").len(), 1);
+    }
+}
