@@ -217,15 +217,6 @@ pub struct ServerApiKey {
     pub key: Secret,
 }
 
-impl std::fmt::Debug for crate::events::delivery::WebhookTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookTarget")
-            .field("url", &self.url.as_str())
-            .field("retry_base", &self.retry_base)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The shortest server API key: guessing one must be hopeless.
 const MIN_SERVER_KEY_CHARS: usize = 32;
 
@@ -1245,5 +1236,57 @@ mod tests {
         assert!(settings.apps.official_account.is_some() && settings.apps.website.is_some());
         assert!(settings.web.public_base_url.is_none());
         assert!(settings.web.open_base.is_none());
+    }
+
+    #[test]
+    fn event_settings_default_to_the_contract_and_name_their_problems() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert!(settings.events.webhook.is_none());
+        assert!(settings.events.server_api_keys.is_empty());
+        assert_eq!(settings.events.retention, Duration::from_secs(604_800));
+
+        let key = "k3y-0123456789abcdef0123456789abcdef";
+        let mut pairs = production();
+        pairs.extend([
+            ("WEBHOOK_URL", "https://hooks.example.test/wechat-auth"),
+            ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("SERVER_API_KEYS", "orders:k3y-0123456789abcdef0123456789abcdef, pc : k3y-0123456789abcdef0123456789abcdeF"),
+        ]);
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        let webhook = settings.events.webhook.unwrap();
+        assert_eq!(webhook.retry_base, Duration::from_secs(1));
+        assert_eq!(settings.events.server_api_keys.len(), 2);
+        assert_eq!(settings.events.server_api_keys[1].name, "pc");
+        assert_eq!(settings.events.server_api_keys[0].key.expose(), key);
+
+        let mut pairs = production();
+        pairs.extend([
+            ("WEBHOOK_URL", "https://hooks.example.test/"),
+            ("SERVER_API_KEYS", "orders:tiny-key-123,nocolon"),
+            ("WEBHOOK_RETRY_BASE_MS", "0"),
+        ]);
+        let errors = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(
+            errors.variables(),
+            [
+                "WEBHOOK_RETRY_BASE_MS",
+                "WEBHOOK_SECRET",
+                "SERVER_API_KEYS",
+                "SERVER_API_KEYS"
+            ]
+        );
+        let text = errors.to_string();
+        assert!(
+            !text.contains("tiny-key-123"),
+            "keys are never echoed: {text}"
+        );
+
+        let mut pairs = production();
+        pairs.extend([
+            ("WEBHOOK_URL", "ftp://hooks.example.test/"),
+            ("WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ]);
+        let errors = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(errors.variables(), ["WEBHOOK_URL", "WEBHOOK_SECRET"]);
     }
 }

@@ -33,6 +33,15 @@ pub struct WebhookTarget {
     pub retry_base: Duration,
 }
 
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url.as_str())
+            .field("retry_base", &self.retry_base)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The delay before the attempt after `failed` failed attempts: base, 2×base, 4×base, …,
 /// capped at ten minutes.
 pub fn retry_delay(base: Duration, failed: u32) -> Duration {

@@ -350,3 +350,35 @@ async fn revoking_a_users_sessions_ends_every_one_of_them() {
     // Not disabled: they sign in again.
     assert_eq!(app.login_ok("abe-3").await.user_id, user_id);
 }
+
+#[tokio::test]
+async fn the_spec_documents_the_server_api_under_its_own_tag_and_scheme() {
+    let app = spawn_app().await;
+    let spec: Value = app.get_json("/api/openapi.json").await;
+    assert_eq!(
+        spec["components"]["securitySchemes"]["ServerKey"]["scheme"],
+        "bearer"
+    );
+    for (path, method) in [
+        ("/api/v1/server/users/{id}", "get"),
+        ("/api/v1/server/users", "get"),
+        ("/api/v1/server/users/{id}/disable", "post"),
+        ("/api/v1/server/users/{id}/enable", "post"),
+        ("/api/v1/server/users/{id}/sessions/revoke", "post"),
+        ("/api/v1/server/events", "get"),
+    ] {
+        let operation = &spec["paths"][path][method];
+        assert_eq!(operation["tags"], json!(["Server"]), "{method} {path}");
+        assert_eq!(
+            operation["security"],
+            json!([{"ServerKey": []}]),
+            "{method} {path}"
+        );
+    }
+    assert!(
+        spec["components"]["schemas"]["ProblemCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user_disabled"))
+    );
+}
