@@ -67,7 +67,7 @@ pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
     metrics::histogram!("webhook_delivery_duration_seconds").record(elapsed.as_secs_f64());
 }
 
-/// Events this instance found waiting for delivery at its last look (up to its batch).
-pub fn webhook_backlog(pending: usize) {
-    metrics::gauge!("webhook_leased_batch").set(pending as f64);
+/// Webhook deliveries this instance has in flight.
+pub fn webhook_in_flight(count: usize) {
+    metrics::gauge!("webhook_deliveries_in_flight").set(count as f64);
 }

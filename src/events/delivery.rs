@@ -19,7 +19,7 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts at one event.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
-/// Events leased (and delivered concurrently, one per user) at a time.
+/// Deliveries in flight at once per instance (at most one per user).
 const BATCH: u64 = 32;
 /// How often an idle worker looks for events other instances wrote or retries that fell
 /// due; a commit in this process wakes it at once.
@@ -36,7 +36,8 @@ pub struct WebhookTarget {
 impl std::fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookTarget")
-            .field("url", &self.url.as_str())
+            // A URL may carry a token in its path or query: only where it points.
+            .field("host", &self.url.host_str())
             .field("retry_base", &self.retry_base)
             .finish_non_exhaustive()
     }
@@ -75,30 +76,30 @@ struct Worker {
 }
 
 impl Worker {
+    /// Keeps up to [`BATCH`] deliveries in flight: a slow receiver answer holds up only
+    /// its own user's later events, not everyone's.
     async fn run(self: Arc<Self>) {
         let written = self.store.events_written();
         let idle = self.target.retry_base.min(MAX_POLL);
+        let mut in_flight = JoinSet::new();
         loop {
-            let leased = match self.store.lease_events(&self.owner, LEASE, BATCH).await {
-                Ok(leased) => leased,
-                Err(error) => {
-                    tracing::warn!(%error, "leasing webhook deliveries failed");
-                    Vec::new()
+            let room = BATCH.saturating_sub(in_flight.len() as u64);
+            if room > 0 {
+                match self.store.lease_events(&self.owner, LEASE, room).await {
+                    Ok(leased) => {
+                        for event in leased {
+                            in_flight.spawn(self.clone().attempt(event));
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "leasing webhook deliveries failed"),
                 }
-            };
-            crate::metrics::webhook_backlog(leased.len());
-            if leased.is_empty() {
-                tokio::select! {
-                    () = written.notified() => {},
-                    () = tokio::time::sleep(idle) => {},
-                }
-                continue;
             }
-            let mut attempts = JoinSet::new();
-            for event in leased {
-                attempts.spawn(self.clone().attempt(event));
+            crate::metrics::webhook_in_flight(in_flight.len());
+            tokio::select! {
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {},
+                () = written.notified() => {},
+                () = tokio::time::sleep(idle) => {},
             }
-            while attempts.join_next().await.is_some() {}
         }
     }
 

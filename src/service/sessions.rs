@@ -92,6 +92,10 @@ impl Sessions {
                 refresh_token,
             } => {
                 let user = self.current_user(user_id).await?;
+                // A session that a disable raced past ends here at the latest.
+                if user.disabled {
+                    return Err(ServiceError::UserDisabled);
+                }
                 let access_token = self.tokens.issue(user_id, session_id)?;
                 Ok(LoginOutcome {
                     access_token,
