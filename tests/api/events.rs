@@ -54,6 +54,8 @@ struct ReceiverState {
     forged: Mutex<Vec<String>>,
     stalled: AtomicUsize,
     release: Notify,
+    /// When set, only this user's events stall; the others follow the mode.
+    stall_only: Mutex<Option<String>>,
 }
 
 /// A webhook receiver as a team would write it from the Standard Webhooks specification:
@@ -85,9 +87,15 @@ impl Receiver {
 
     pub fn set_mode(&self, mode: Mode) {
         *self.state.mode.lock().unwrap() = Some(mode);
+        *self.state.stall_only.lock().unwrap() = None;
         if mode != Mode::Stall {
             self.state.release.notify_waiters();
         }
+    }
+
+    /// Stalls only the events of `user_id`, until released by `set_mode`.
+    pub fn stall_only(&self, user_id: &str) {
+        *self.state.stall_only.lock().unwrap() = Some(user_id.to_owned());
     }
 
     pub fn attempts(&self) -> Vec<String> {
@@ -173,7 +181,15 @@ async fn receive(request: &Request, body: String, state: Data<&Arc<ReceiverState
         }
     };
     state.attempts.lock().unwrap().push(id);
-    let mode = state.mode.lock().unwrap().unwrap_or(Mode::Accept);
+    let mut mode = state.mode.lock().unwrap().unwrap_or(Mode::Accept);
+    let parsed: Value = serde_json::from_str(&body).unwrap();
+    if let Some(user) = state.stall_only.lock().unwrap().as_deref() {
+        mode = if subject(&parsed) == user {
+            Mode::Stall
+        } else {
+            Mode::Accept
+        };
+    }
     match mode {
         Mode::Accept => {
             state
@@ -570,6 +586,45 @@ async fn logins_keep_working_while_the_receiver_holds_a_delivery_open() {
             >= 11
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_receiver_slow_on_one_users_event_still_gets_the_other_users_events() {
+    let receiver = Receiver::start(Mode::Fail).await;
+    let app = spawn_with_webhook(&receiver).await;
+    let slow = app.login_ok("ulla").await;
+    receiver.stall_only(&slow.user_id);
+    wait_until("ulla's event is held open", async || receiver.stalled() > 0).await;
+    let others: Vec<String> = [
+        app.login_ok("vera").await.user_id,
+        app.login_ok("walt").await.user_id,
+    ]
+    .into();
+    for other in &others {
+        wait_until("another user's event arrives", async || {
+            !receiver.delivered_for(other).is_empty()
+        })
+        .await;
+    }
+    // ulla's later event waits behind her first one: order per user.
+    let phone = app
+        .post_json(
+            "/api/v1/wechat/phone-number",
+            &app.seal(&slow.openid, &phone_payload()),
+            Some(&slow.token),
+        )
+        .await;
+    assert_eq!(phone.status().as_u16(), 200);
+    assert!(receiver.delivered_for(&slow.user_id).is_empty());
+    receiver.set_mode(Mode::Accept);
+    wait_until("ulla's two events arrive", async || {
+        receiver.delivered_for(&slow.user_id).len() >= 2
+    })
+    .await;
+    assert_eq!(
+        types(&receiver.delivered_for(&slow.user_id)),
+        ["user.created", "user.updated"]
+    );
 }
 
 #[tokio::test]
