@@ -44,6 +44,53 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
     pub events: EventSettings,
+    pub sms: SmsSettings,
+    pub http: HttpSettings,
+}
+
+/// Phone verification by SMS (`SMS_*`).
+#[derive(Debug, Clone)]
+pub struct SmsSettings {
+    /// `None`: the phone-binding endpoints answer 404 `app_not_configured`.
+    pub provider: Option<SmsProvider>,
+    pub code_ttl: Duration,
+}
+
+/// Who delivers the codes (`SMS_PROVIDER`).
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    /// Nothing is sent; `/sandbox/sms` shows the code. Only with `WECHAT_SANDBOX=true`.
+    Sandbox,
+    TencentCloud(TencentCloudSettings),
+    /// The code is POSTed to this URL (`SMS_WEBHOOK_URL`); it may carry a token.
+    Webhook(Secret),
+}
+
+/// Tencent Cloud SMS (`SMS_TENCENTCLOUD_*`).
+#[derive(Debug, Clone)]
+pub struct TencentCloudSettings {
+    pub secret_id: String,
+    pub secret_key: Secret,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub template_id: String,
+    pub region: String,
+    pub endpoint: String,
+}
+
+/// How long each phase of a connection may take before it is closed, and how many
+/// connections are served at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// From a request's first byte (or the connection's opening) to the end of its headers.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body; a request without a body (a
+    /// long-poll) is never cut by it.
+    pub body_timeout: Duration,
+    /// How long a connection with no request in flight is kept open.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -428,12 +475,25 @@ impl Source<'_> {
                 })
                 .collect(),
             events: self.events(),
+            sms: self.sms(sandbox),
             max_body_bytes: usize::try_from(self.u64_in(
                 "MAX_BODY_BYTES",
                 65536,
                 1024..=16 * 1024 * 1024,
             ))
             .unwrap_or(usize::MAX),
+            http: self.http(),
+        }
+    }
+
+    fn http(&self) -> HttpSettings {
+        let secs = |key, default| Duration::from_secs(self.u64_in(key, default, 1..=3600));
+        HttpSettings {
+            header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", 10),
+            body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", 30),
+            idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", 60),
+            max_connections: usize::try_from(self.u64_in("MAX_CONNECTIONS", 20_000, 1..=1_000_000))
+                .unwrap_or(usize::MAX),
         }
     }
 
@@ -582,6 +642,67 @@ impl Source<'_> {
                 .get(MP_VERIFY_FILE)
                 .and_then(|path| self.recorded(read_verify_file(path))),
         }
+    }
+
+    fn sms(&self, sandbox: bool) -> SmsSettings {
+        let provider = match self.get("SMS_PROVIDER") {
+            None if sandbox => Some(SmsProvider::Sandbox),
+            None => None,
+            Some("sandbox") if sandbox => Some(SmsProvider::Sandbox),
+            Some("sandbox") => {
+                self.fail("SMS_PROVIDER", "sandbox needs WECHAT_SANDBOX=true");
+                None
+            }
+            Some("tencentcloud") => self.tencentcloud_sms().map(SmsProvider::TencentCloud),
+            Some("webhook") => match self.get("SMS_WEBHOOK_URL") {
+                Some(raw) => self
+                    .recorded(parse_base_url("SMS_WEBHOOK_URL", raw))
+                    .map(|_| SmsProvider::Webhook(Secret::new(raw))),
+                None => {
+                    self.fail("SMS_WEBHOOK_URL", "is required when SMS_PROVIDER=webhook");
+                    None
+                }
+            },
+            Some(_) => {
+                self.fail("SMS_PROVIDER", "must be tencentcloud or webhook");
+                None
+            }
+        };
+        SmsSettings {
+            provider,
+            code_ttl: self.secs("SMS_CODE_TTL_SECS", 300),
+        }
+    }
+
+    fn tencentcloud_sms(&self) -> Option<TencentCloudSettings> {
+        let required = |key: &str| {
+            let value = self.get(key);
+            if value.is_none() {
+                self.fail(key, "is required when SMS_PROVIDER=tencentcloud");
+            }
+            value.map(str::to_owned)
+        };
+        let secret_id = required("SMS_TENCENTCLOUD_SECRET_ID");
+        let secret_key = required("SMS_TENCENTCLOUD_SECRET_KEY");
+        let sdk_app_id = required("SMS_TENCENTCLOUD_SDK_APP_ID");
+        let sign_name = required("SMS_TENCENTCLOUD_SIGN_NAME");
+        let template_id = required("SMS_TENCENTCLOUD_TEMPLATE_ID");
+        let endpoint = self.base_url(
+            "SMS_TENCENTCLOUD_ENDPOINT",
+            "https://sms.tencentcloudapi.com",
+        );
+        Some(TencentCloudSettings {
+            secret_id: secret_id?,
+            secret_key: Secret::new(secret_key?),
+            sdk_app_id: sdk_app_id?,
+            sign_name: sign_name?,
+            template_id: template_id?,
+            region: self
+                .get("SMS_TENCENTCLOUD_REGION")
+                .unwrap_or("ap-guangzhou")
+                .to_owned(),
+            endpoint: endpoint?,
+        })
     }
 
     fn signing_key(&self, sandbox: bool) -> SigningKey {
@@ -897,6 +1018,34 @@ fn read_toml_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         .collect()
 }
 
+/// `DATABASE_URL` alone (environment, then the `WECHAT_AUTH_CONFIG` file), for
+/// `wechat-auth migrate`, which needs nothing else.
+pub fn database_url_from_env() -> Result<Secret, ConfigErrors> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut values = match env.get("WECHAT_AUTH_CONFIG") {
+        Some(path) => read_toml_file(Path::new(path)).map_err(|error| ConfigErrors {
+            errors: vec![error],
+            suggest_sandbox: false,
+        })?,
+        None => HashMap::new(),
+    };
+    values.extend(env);
+    let source = Source {
+        values: &values,
+        errors: RefCell::new(Vec::new()),
+    };
+    let url = source.database_url();
+    let errors = source.errors.into_inner();
+    if errors.is_empty() {
+        Ok(url)
+    } else {
+        Err(ConfigErrors {
+            errors,
+            suggest_sandbox: false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -981,6 +1130,65 @@ mod tests {
         let b = derive_aead_key(&Secret::new("0123456789abcdef0123456789abcdeX"));
         assert_ne!(a, b);
         assert_ne!(&a[..], "0123456789abcdef0123456789abcdef".as_bytes());
+    }
+
+    #[test]
+    fn sms_providers_are_configured_by_their_variables() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert!(settings.sms.provider.is_none());
+        assert_eq!(settings.sms.code_ttl, Duration::from_secs(300));
+        let sandbox = Settings::from_values(&values(&[("WECHAT_SANDBOX", "true")])).unwrap();
+        assert!(matches!(sandbox.sms.provider, Some(SmsProvider::Sandbox)));
+
+        let mut pairs = production();
+        pairs.extend([
+            ("SMS_PROVIDER", "tencentcloud"),
+            ("SMS_TENCENTCLOUD_SECRET_ID", "AKIDexample"),
+            ("SMS_TENCENTCLOUD_SECRET_KEY", "tc-secret-key-value"),
+            ("SMS_TENCENTCLOUD_SDK_APP_ID", "1400000001"),
+            ("SMS_TENCENTCLOUD_SIGN_NAME", "签名"),
+            ("SMS_TENCENTCLOUD_TEMPLATE_ID", "100001"),
+        ]);
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        let Some(SmsProvider::TencentCloud(tencent)) = &settings.sms.provider else {
+            panic!("tencentcloud expected");
+        };
+        assert_eq!(tencent.region, "ap-guangzhou");
+        assert_eq!(tencent.endpoint, "https://sms.tencentcloudapi.com");
+        assert!(!format!("{settings:?}").contains("tc-secret-key-value"));
+    }
+
+    #[test]
+    fn a_half_configured_sms_provider_names_what_is_missing() {
+        let mut pairs = production();
+        pairs.extend([
+            ("SMS_PROVIDER", "tencentcloud"),
+            ("SMS_TENCENTCLOUD_SECRET_ID", "AKIDexample"),
+        ]);
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(
+            err.variables(),
+            [
+                "SMS_TENCENTCLOUD_SECRET_KEY",
+                "SMS_TENCENTCLOUD_SDK_APP_ID",
+                "SMS_TENCENTCLOUD_SIGN_NAME",
+                "SMS_TENCENTCLOUD_TEMPLATE_ID",
+            ]
+        );
+        for (provider, named) in [
+            ("webhook", "SMS_WEBHOOK_URL"),
+            ("sandbox", "SMS_PROVIDER"),
+            ("aliyun", "SMS_PROVIDER"),
+        ] {
+            let mut pairs = production();
+            pairs.push(("SMS_PROVIDER", provider));
+            let err = Settings::from_values(&values(&pairs)).unwrap_err();
+            assert_eq!(err.variables(), [named], "{provider}");
+        }
+        let mut pairs = production();
+        pairs.extend([("SMS_PROVIDER", "webhook"), ("SMS_WEBHOOK_URL", "ftp://x")]);
+        let err = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(err.variables(), ["SMS_WEBHOOK_URL"]);
     }
 
     #[test]
@@ -1288,5 +1496,50 @@ mod tests {
         ]);
         let errors = Settings::from_values(&values(&pairs)).unwrap_err();
         assert_eq!(errors.variables(), ["WEBHOOK_URL", "WEBHOOK_SECRET"]);
+    }
+
+    #[test]
+    fn connection_limits_have_sane_defaults_and_are_configurable() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert_eq!(
+            settings.http,
+            HttpSettings {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 20_000,
+            }
+        );
+        let mut pairs = production();
+        pairs.extend([
+            ("HTTP_HEADER_TIMEOUT_SECS", "2"),
+            ("HTTP_BODY_TIMEOUT_SECS", "3"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "4"),
+            ("MAX_CONNECTIONS", "5"),
+        ]);
+        let http = Settings::from_values(&values(&pairs)).unwrap().http;
+        assert_eq!(http.header_timeout, Duration::from_secs(2));
+        assert_eq!(http.body_timeout, Duration::from_secs(3));
+        assert_eq!(http.idle_timeout, Duration::from_secs(4));
+        assert_eq!(http.max_connections, 5);
+    }
+
+    #[test]
+    fn unusable_connection_limits_are_named() {
+        for (key, bad) in [
+            ("HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("HTTP_BODY_TIMEOUT_SECS", "soon"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "-1"),
+            ("MAX_CONNECTIONS", "0"),
+        ] {
+            let mut pairs = production();
+            pairs.push((key, bad));
+            assert_eq!(
+                Settings::from_values(&values(&pairs))
+                    .unwrap_err()
+                    .variables(),
+                [key]
+            );
+        }
     }
 }

@@ -16,8 +16,12 @@ pub mod domain;
 pub mod events;
 /// Prometheus metrics.
 pub mod metrics;
+/// The HTTP server: connection deadlines and the connection cap.
+pub mod server;
 /// Use cases: login, authentication, decrypting and saving profile data.
 pub mod service;
+/// Sending phone verification codes: Tencent Cloud SMS, a webhook, the sandbox.
+pub mod sms;
 /// Building and running the server.
 pub mod startup;
 /// Persistence through sea-orm; the only module that knows SQL.

@@ -2,24 +2,24 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{
-    EndpointExt, Response, Route, Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::CatchPanic,
-};
+use poem::{EndpointExt, Response, Route, middleware::CatchPanic};
+use tokio::net::TcpListener;
 
 use crate::{
     api::{
         self, AppContext, middleware,
         problem::{ApiError, ProblemCode, problem_response},
         rate_limit::{self, RateLimits},
+        routes::RouteTable,
     },
-    config::Settings,
+    config::{HttpSettings, Settings, SmsProvider},
     crypto::Sealer,
+    domain::App,
     service::{
-        Accounts, AppClients, LoginService, PrincipalCache, ProfileService, ServerUsers, Sessions,
-        WebLogin, WebSignIn,
+        Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService,
+        ServerUsers, Sessions, WebLogin, WebSignIn,
     },
+    sms::{self, SandboxSms, SmsSender},
     store::{Store, StoreError},
     token::AccessTokens,
     wechat::{WeChatClient, sandbox},
@@ -43,26 +43,22 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     address: SocketAddr,
+    http: HttpSettings,
     routes: poem::endpoint::BoxEndpoint<'static, Response>,
 }
 
 impl Application {
     /// Connects, migrates and binds; `BIND_ADDR` with port 0 picks a free port.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let acceptor = TcpListener::bind(settings.bind_addr)
-            .into_acceptor()
+        let listener = TcpListener::bind(settings.bind_addr)
             .await
             .map_err(|source| StartupError::Bind {
                 addr: settings.bind_addr,
                 source,
             })?;
-        let address = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .unwrap_or(settings.bind_addr);
+        let address = listener.local_addr().unwrap_or(settings.bind_addr);
 
         let encryption = &settings.sessions.session_key_encryption;
         let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
@@ -132,10 +128,20 @@ impl Application {
         );
         let accounts = Accounts::new(store.clone(), principals.clone());
         let server_users = ServerUsers::new(store.clone(), principals.clone());
+        let (sms_sender, sandbox_sms) = sms_provider(&settings.sms.provider)?;
+        let phones = sms_sender.map(|sender| {
+            PhoneService::new(
+                store.clone(),
+                sessions.clone(),
+                principals.clone(),
+                sender,
+                settings.sms.code_ttl,
+            )
+        });
         let login = LoginService::new(
             clients.clone(),
             store.clone(),
-            accounts,
+            accounts.clone(),
             sessions.clone(),
             settings.sessions.login_replay_window,
         );
@@ -172,28 +178,47 @@ impl Application {
             store: store.clone(),
             server_users,
             server_keys: events.server_api_keys.clone(),
+            accounts,
+            phones,
         });
 
         let api = api::service();
         crate::metrics::handle();
         let mut routes = Route::new()
             .at("/metrics", poem::get(api::health::metrics))
-            .at("/api/openapi.json", api.spec_endpoint())
-            .at("/api/openapi.yaml", api.spec_endpoint_yaml())
-            .nest("/api/docs", api.swagger_ui());
+            .at("/api/openapi.json", poem::get(api.spec_endpoint()))
+            .at("/api/openapi.yaml", poem::get(api.spec_endpoint_yaml()))
+            .nest("/api/docs", poem::get(api.swagger_ui()));
+        let route_table = Arc::new(RouteTable::new(settings.wechat.sandbox));
         if let Some(file) = &settings.web.oa_verify_file {
             routes = routes.at(
                 format!("/{}", file.name),
                 poem::get(api::health::verify_file),
             );
         }
-        if settings.wechat.sandbox
-            && let Some(miniprogram) = &apps.miniprogram
-        {
+        if settings.wechat.sandbox {
             routes = routes.nest(
                 "/sandbox",
                 crate::events::sandbox::add_routes(
-                    sandbox::routes(miniprogram.appid.clone(), miniprogram.secret.clone()),
+                    sms::sandbox_routes::add_routes(
+                        sandbox::routes(sandbox::SandboxSettings {
+                            apps: App::ALL
+                                .into_iter()
+                                .filter_map(|app| {
+                                    apps.get(app).map(|credentials| sandbox::SandboxApp {
+                                        app,
+                                        appid: credentials.appid.clone(),
+                                        secret: credentials.secret.clone(),
+                                    })
+                                })
+                                .collect(),
+                            public_base_url: public_base_url
+                                .as_str()
+                                .trim_end_matches('/')
+                                .to_owned(),
+                        }),
+                        sandbox_sms,
+                    ),
                     store.clone(),
                 ),
             );
@@ -237,12 +262,15 @@ impl Application {
                     "the server failed to handle the request",
                 )
             }))
-            .around(middleware::request_log)
+            .around(move |endpoint, request| {
+                middleware::request_log(endpoint, request, route_table.clone())
+            })
             .boxed();
 
         Ok(Self {
-            acceptor,
+            listener,
             address,
+            http: settings.http.clone(),
             routes,
         })
     }
@@ -254,13 +282,14 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "listening");
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                self.routes,
-                shutdown_signal(),
-                Some(Duration::from_secs(10)),
-            )
-            .await
+        crate::server::serve(
+            self.listener,
+            self.routes,
+            self.http,
+            shutdown_signal(),
+            Duration::from_secs(10),
+        )
+        .await
     }
 }
 
@@ -278,6 +307,9 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             }
             if let Err(error) = store.purge_web_flows().await {
                 tracing::warn!(%error, "purging finished web sign-ins failed");
+            }
+            if let Err(error) = store.purge_phone_verifications().await {
+                tracing::warn!(%error, "purging old phone verification codes failed");
             }
         }
     });
@@ -297,6 +329,27 @@ fn spawn_event_purge(store: Store, retention: Duration, webhooks: bool) {
             }
         }
     });
+}
+
+/// The configured SMS provider, and the sandbox's outbox when it is the sandbox.
+type SmsProviders = (Option<Arc<dyn SmsSender>>, Option<SandboxSms>);
+
+fn sms_provider(provider: &Option<SmsProvider>) -> Result<SmsProviders, StartupError> {
+    Ok(match provider {
+        None => (None, None),
+        Some(SmsProvider::Sandbox) => {
+            let outbox = SandboxSms::default();
+            (Some(Arc::new(outbox.clone())), Some(outbox))
+        }
+        Some(SmsProvider::TencentCloud(settings)) => (
+            Some(Arc::new(sms::TencentCloudSms::new(settings.clone())?)),
+            None,
+        ),
+        Some(SmsProvider::Webhook(url)) => (
+            Some(Arc::new(sms::WebhookSms::new(url.expose().to_owned())?)),
+            None,
+        ),
+    })
 }
 
 fn spawn_rate_limit_housekeeping(limits: Arc<RateLimits>) {

@@ -187,7 +187,10 @@ export declare function createAuth(options: CreateAuthOptions): Auth;
 /** `ticket` and `error` from the query of `href`. */
 export declare function readAuthParams(href: string): { ticket: string | null; error: string | null };
 
-/** `href` without `ticket` and `error`; other parameters and the fragment kept as they are. */
+/**
+ * `href` without `ticket` and `error`; other parameters and the fragment kept as they are,
+ * except a fragment that is WeChat's `#wechat_redirect`.
+ */
 export declare function stripAuthParams(href: string): string;
 
 /** An RFC 7636 S256 pair: a 43-character verifier and its challenge. */

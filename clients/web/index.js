@@ -6,6 +6,8 @@
 const DEFAULT_STORAGE_KEY = 'wechat-auth';
 // The parameters the service adds to `return_to`.
 const AUTH_PARAMS = ['ticket', 'error'];
+// The fragment WeChat's authorise URLs end with.
+const WECHAT_FRAGMENT = '#wechat_redirect';
 
 export class AuthError extends Error {
   constructor(code, status, detail, body) {
@@ -46,14 +48,17 @@ export function readAuthParams(href) {
 
 /**
  * `href` without `ticket` and `error` in its query. Every other parameter is kept byte for
- * byte and in order, and so is the fragment.
+ * byte and in order, and so is the fragment, except WeChat's own `#wechat_redirect`.
  */
 export function stripAuthParams(href) {
   const { base, query, fragment } = splitUrl(href);
   const kept = query
     .split('&')
     .filter((part) => part !== '' && !AUTH_PARAMS.includes(decodeName(part.split('=')[0])));
-  return base + (kept.length ? `?${kept.join('&')}` : '') + fragment;
+  // A redirect without a fragment keeps the one of the URL it answered, so a return page
+  // that had none arrives with the `#wechat_redirect` of WeChat's authorise URL.
+  const pageFragment = fragment === WECHAT_FRAGMENT ? '' : fragment;
+  return base + (kept.length ? `?${kept.join('&')}` : '') + pageFragment;
 }
 
 function base64url(bytes) {

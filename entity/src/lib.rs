@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod login_code;
+pub mod phone_verification;
 pub mod retired_refresh_token;
 pub mod session;
 pub mod user;

@@ -18,6 +18,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub refresh_token_hash: String,
     pub refresh_expires_at: DateTimeUtc,
+    /// Updated at most once a minute; `None` before the first use after the start.
+    pub last_used_at: Option<DateTimeUtc>,
     #[sea_orm(belongs_to, from = "user_id", to = "id", on_delete = "Cascade")]
     pub user: HasOne<super::user::Entity>,
     #[sea_orm(has_many)]

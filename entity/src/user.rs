@@ -12,6 +12,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub unionid: Option<String>,
     pub phone_number: Option<String>,
+    /// `phone_number` in E.164 form, the form numbers are compared in (phone joins).
+    pub phone_e164: Option<String>,
     pub nickname: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub avatar_url: Option<String>,

@@ -7,6 +7,7 @@ mod m20261122_000002_create_wechat_identities;
 mod m20261122_000003_create_sessions;
 mod m20261122_000004_seal_secrets;
 mod m20261201_000005_web_sign_in;
+mod m20261201_000006_phone_and_sessions;
 mod m20261201_000008_events;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_sessions::Migration),
             Box::new(m20261122_000004_seal_secrets::Migration),
             Box::new(m20261201_000005_web_sign_in::Migration),
+            Box::new(m20261201_000006_phone_and_sessions::Migration),
             Box::new(m20261201_000008_events::Migration),
         ]
     }

@@ -14,22 +14,27 @@ pub struct AuthApi;
 #[derive(Object)]
 pub struct LoginRequest {
     /// The one-time code from `wx.login()`.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!-~]+$"))]
     code: JsonString,
 }
 
 #[derive(Object)]
 pub struct TicketRequest {
     /// The `ticket` query parameter the browser came back with.
+    #[oai(validator(min_length = 1, max_length = 128))]
     ticket: JsonString,
     /// The PKCE verifier, when the flow was started with a `code_challenge`.
+    #[oai(nullable, validator(min_length = 1, max_length = 128))]
     code_verifier: Option<JsonString>,
 }
 
 #[derive(Object)]
 pub struct WebLoginRequest {
     /// `official_account` or `website`.
+    #[oai(validator(min_length = 1, max_length = 32))]
     app: JsonString,
     /// The `code` WeChat sent the page back with.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[!-~]+$"))]
     code: JsonString,
 }
 
@@ -58,7 +63,7 @@ pub struct LoginResponse {
 }
 
 impl LoginResponse {
-    fn new(outcome: LoginOutcome, context: &AppContext) -> Json<Self> {
+    pub(super) fn new(outcome: LoginOutcome, context: &AppContext) -> Json<Self> {
         Json(Self {
             access_token: outcome.access_token.token,
             token_type: "Bearer".to_owned(),

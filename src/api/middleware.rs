@@ -4,11 +4,14 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, Request, Response,
-    http::{HeaderValue, header},
+    http::{HeaderValue, StatusCode, header},
 };
 use tracing::Instrument;
 
-use super::problem::{ProblemCode, problem_response};
+use super::{
+    problem::{ProblemCode, problem_response},
+    routes::{OTHER, RouteTable, method_label},
+};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -16,10 +19,14 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// a span carrying that id so every log line has it, and logs one access line.
 ///
 /// The access line has the path but never the query string: the sandbox's
-/// `jscode2session` takes the appsecret there, exactly like WeChat's.
+/// `jscode2session` takes the appsecret there, exactly like WeChat's. Method and route
+/// come from the closed set in `routes` and the path is cut short, so no request can
+/// make a log line or a metric label as long as it likes. A 405 gets its `Allow` here,
+/// where the route is known.
 pub async fn request_log<E: Endpoint>(
     endpoint: Arc<E>,
     request: Request,
+    routes: Arc<RouteTable>,
 ) -> poem::Result<Response> {
     let request_id = request
         .headers()
@@ -28,8 +35,10 @@ pub async fn request_log<E: Endpoint>(
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let method = method_label(request.method());
+    let full_path = request.uri().path();
+    let route = routes.find(full_path);
+    let path = truncated(full_path, LOGGED_PATH_BYTES).to_owned();
     let span = tracing::info_span!("request", request_id = %request_id);
     let started = Instant::now();
     async move {
@@ -39,11 +48,15 @@ pub async fn request_log<E: Endpoint>(
         };
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
-        tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
-        // Every routed path is a fixed string; unknown ones share one label so that
-        // scanners cannot blow up the metric's cardinality.
-        let route = if status == 404 { "unmatched" } else { path.as_str() };
-        crate::metrics::http_request(method.as_str(), route, status, elapsed);
+        let label = route.map_or(OTHER, |route| route.template());
+        tracing::info!(method, route = label, %path, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+        crate::metrics::http_request(method, label, status, elapsed);
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(route) = route
+            && let Ok(allow) = HeaderValue::from_str(route.allow())
+        {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -51,6 +64,20 @@ pub async fn request_log<E: Endpoint>(
     }
     .instrument(span)
     .await
+}
+
+/// Enough of a path to recognise it in a log; our own paths are far shorter.
+const LOGGED_PATH_BYTES: usize = 256;
+
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Refuses bodies over the limit before they are read: by `Content-Length` when declared,

@@ -1,5 +1,6 @@
 //! The HTTP surface: poem-openapi operations, one module per tag, over the services.
 
+mod account;
 mod auth;
 pub mod health;
 mod json_string;
@@ -8,6 +9,7 @@ mod me;
 pub mod middleware;
 pub mod problem;
 pub mod rate_limit;
+pub mod routes;
 mod security;
 pub mod server;
 mod web;
@@ -20,7 +22,9 @@ pub use json_string::JsonString;
 use crate::{
     config::ServerApiKey,
     domain::{App, AppId},
-    service::{LoginService, ProfileService, ServerUsers, Sessions, WebLogin},
+    service::{
+        Accounts, LoginService, PhoneService, ProfileService, ServerUsers, Sessions, WebLogin,
+    },
     store::{Store, UserRecord},
 };
 
@@ -42,6 +46,9 @@ pub struct AppContext {
     pub server_users: ServerUsers,
     /// `SERVER_API_KEYS`.
     pub server_keys: Vec<ServerApiKey>,
+    pub accounts: Accounts,
+    /// `None` when no SMS provider is configured.
+    pub phones: Option<PhoneService>,
 }
 
 impl AppContext {
@@ -98,17 +105,24 @@ enum ApiTags {
 }
 
 /// A user as clients see it.
+// Every `Option` field is answered as `null` when unset, so it carries
+// `#[oai(nullable)]`; tests/api/docs.rs checks that no optional field lacks it.
 #[derive(Object)]
 #[oai(rename = "User")]
 pub struct UserView {
     /// Our user id: opaque, stable per user.
     id: String,
     /// The user's openid in the mini program; `null` for a user who never used it.
+    #[oai(nullable)]
     openid: Option<String>,
     /// Shared by every app bound to the Open Platform account; joins identities.
+    #[oai(nullable)]
     unionid: Option<String>,
+    #[oai(nullable)]
     phone_number: Option<String>,
+    #[oai(nullable)]
     nickname: Option<String>,
+    #[oai(nullable)]
     avatar_url: Option<String>,
     /// Every WeChat identity of the user, oldest first.
     identities: Vec<IdentityView>,
@@ -146,6 +160,7 @@ pub type Api = (
     auth::AuthApi,
     web::WebApi,
     me::MeApi,
+    account::AccountApi,
     wechat::WeChatApi,
     keys::KeysApi,
     health::HealthApi,
@@ -159,6 +174,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             auth::AuthApi,
             web::WebApi,
             me::MeApi,
+            account::AccountApi,
             wechat::WeChatApi,
             keys::KeysApi,
             health::HealthApi,

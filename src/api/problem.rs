@@ -34,6 +34,9 @@ pub enum ProblemCode {
     AppNotConfigured,
     MiniprogramRequired,
     UserDisabled,
+    VerificationFailed,
+    PhoneInUse,
+    SmsFailed,
 }
 
 impl ProblemCode {
@@ -47,16 +50,17 @@ impl ProblemCode {
             Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::UserBlocked | Self::SnapshotUser | Self::UserDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::AppNotConfigured => StatusCode::NOT_FOUND,
-            Self::MiniprogramRequired => StatusCode::CONFLICT,
+            Self::MiniprogramRequired | Self::PhoneInUse => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::DecryptFailed
             | Self::WatermarkMismatch
             | Self::SignatureMismatch
-            | Self::OpenidMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::OpenidMismatch
+            | Self::VerificationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::WechatError => StatusCode::BAD_GATEWAY,
+            Self::WechatError | Self::SmsFailed => StatusCode::BAD_GATEWAY,
             Self::WechatUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,6 +93,9 @@ impl ProblemCode {
             Self::AppNotConfigured => "app_not_configured",
             Self::MiniprogramRequired => "miniprogram_required",
             Self::UserDisabled => "user_disabled",
+            Self::VerificationFailed => "verification_failed",
+            Self::PhoneInUse => "phone_in_use",
+            Self::SmsFailed => "sms_failed",
         }
     }
 }
@@ -133,7 +140,8 @@ pub enum ApiError {
     /// Known path, wrong method.
     #[oai(status = 405, content_type = "application/problem+json")]
     MethodNotAllowed(Json<Problem>),
-    /// The operation needs a mini-program identity and the caller has none.
+    /// The operation needs a mini-program identity and the caller has none, or the phone
+    /// number belongs to another user who cannot be joined with the caller.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// Body over the size limit.
@@ -142,7 +150,8 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
-    /// The encrypted data did not decrypt, or decrypted to something not ours.
+    /// The encrypted data did not decrypt, or decrypted to something not ours, or a phone
+    /// verification code is wrong, expired or spent.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
     /// Too many requests; retry after the given number of seconds.
@@ -151,7 +160,8 @@ pub enum ApiError {
     /// A bug on our side; the body never carries internals.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// WeChat answered with an error or with something that is not its documented JSON.
+    /// WeChat answered with an error or with something that is not its documented JSON, or
+    /// the SMS provider did not send the code.
     #[oai(status = 502, content_type = "application/problem+json")]
     BadGateway(Json<Problem>),
     /// WeChat or the database cannot be reached right now.
@@ -183,6 +193,25 @@ impl ApiError {
             StatusCode::BAD_GATEWAY => Self::BadGateway(problem),
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(problem),
             _ => Self::Internal(problem),
+        }
+    }
+
+    /// The problem document, whatever the status.
+    pub fn into_problem(self) -> Json<Problem> {
+        match self {
+            Self::BadRequest(problem)
+            | Self::Unauthorized(problem, _)
+            | Self::Forbidden(problem)
+            | Self::NotFound(problem)
+            | Self::MethodNotAllowed(problem)
+            | Self::Conflict(problem)
+            | Self::PayloadTooLarge(problem)
+            | Self::UnsupportedMediaType(problem)
+            | Self::Unprocessable(problem)
+            | Self::TooManyRequests(problem, _)
+            | Self::Internal(problem)
+            | Self::BadGateway(problem)
+            | Self::Unavailable(problem) => problem,
         }
     }
 
@@ -258,7 +287,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::InvalidGrant => Self::new(
                 ProblemCode::InvalidGrant,
-                "the refresh token is unknown, expired, revoked or already used; log in again",
+                "the refresh token or ticket is unknown, expired, revoked or already used; sign in again",
             ),
             ServiceError::WeChat(error) => Self::from(error),
             ServiceError::DecryptFailed(_) => Self::new(
@@ -305,6 +334,32 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => {
                 Self::new(ProblemCode::NotFound, format!("no such {what}"))
             }
+            ServiceError::SmsNotConfigured => Self::new(
+                ProblemCode::AppNotConfigured,
+                "phone verification is not configured on this service (SMS_PROVIDER)",
+            ),
+            ServiceError::RateLimited { retry_after_secs } => match Self::new(
+                ProblemCode::RateLimited,
+                "too many verification codes for this phone number or user; retry after the \
+                 Retry-After delay",
+            ) {
+                Self::TooManyRequests(problem, _) => {
+                    Self::TooManyRequests(problem, retry_after_secs)
+                }
+                other => other,
+            },
+            ServiceError::VerificationFailed => Self::new(
+                ProblemCode::VerificationFailed,
+                "the verification code is wrong, expired or already used; request a new one",
+            ),
+            ServiceError::PhoneInUse => Self::new(
+                ProblemCode::PhoneInUse,
+                "another user holds this phone number and has signed in with the same app",
+            ),
+            ServiceError::SmsFailed => Self::new(
+                ProblemCode::SmsFailed,
+                "the verification code could not be sent; retry later",
+            ),
             error @ (ServiceError::Store(_) | ServiceError::Token(_)) => {
                 tracing::error!(%error, "request failed");
                 Self::internal()

@@ -11,7 +11,13 @@ use poem::{Endpoint, IntoResponse, Request, Response, http::Method, web::RemoteA
 use super::problem::ApiError;
 use crate::config::IpNet;
 
-const LOGIN_PATH: &str = "/api/v1/auth/login";
+/// Every way in shares the login bucket: each spends a WeChat call or writes a row.
+const LOGIN_PATHS: [(Method, &str); 4] = [
+    (Method::POST, "/api/v1/auth/login"),
+    (Method::POST, "/api/v1/auth/web/login"),
+    (Method::POST, "/api/v1/auth/ticket"),
+    (Method::GET, "/api/v1/web/authorize"),
+];
 const REFRESH_PATH: &str = "/api/v1/auth/refresh";
 
 /// Separate buckets for login and refresh, so a burst of logins cannot lock signed-in
@@ -40,13 +46,12 @@ impl RateLimits {
 
     /// `Some(wait)` when the client is over its limit for this request.
     fn check(&self, method: &Method, path: &str, client: IpAddr) -> Option<Duration> {
-        if method != Method::POST {
+        let limiter = if LOGIN_PATHS.iter().any(|(m, p)| m == method && *p == path) {
+            &self.login
+        } else if method == Method::POST && path == REFRESH_PATH {
+            &self.refresh
+        } else {
             return None;
-        }
-        let limiter = match path {
-            LOGIN_PATH => &self.login,
-            REFRESH_PATH => &self.refresh,
-            _ => return None,
         };
         limiter
             .check_key(&client)

@@ -42,6 +42,9 @@ pub enum CallbackResponse {
     /// flow's cookie. Never a redirect.
     #[oai(status = 400, content_type = "application/problem+json")]
     InvalidState(Json<Problem>, #[oai(header = "Set-Cookie")] String),
+    /// A bug or an unreachable database; the body never carries internals.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>, #[oai(header = "Set-Cookie")] String),
 }
 
 fn flow_cookie(value: &str, max_age: u64, secure: bool) -> String {
@@ -119,27 +122,24 @@ impl WebApi {
         /// Set by `/api/v1/web/authorize`.
         #[oai(name = "wa_web_flow")]
         browser: Cookie<Option<String>>,
-    ) -> Result<CallbackResponse, ApiError> {
+    ) -> CallbackResponse {
         let secure = context.web.secure_cookies();
         let cleared = flow_cookie("", 0, secure);
         let outcome = context
             .web
             .callback(state.0.as_deref(), code.0.as_deref(), browser.0.as_deref())
             .await;
+        // Every answer is one of these three, so the document lists each status once.
         match outcome {
-            Ok(CallbackOutcome::Ticket { return_to, ticket }) => Ok(CallbackResponse::Found(
-                return_to.with_param("ticket", &ticket),
-                cleared,
-            )),
-            Ok(CallbackOutcome::Failed { return_to, error }) => Ok(CallbackResponse::Found(
-                return_to.with_param("error", error),
-                cleared,
-            )),
+            Ok(CallbackOutcome::Ticket { return_to, ticket }) => {
+                CallbackResponse::Found(return_to.with_param("ticket", &ticket), cleared)
+            }
+            Ok(CallbackOutcome::Failed { return_to, error }) => {
+                CallbackResponse::Found(return_to.with_param("error", error), cleared)
+            }
             Err(error) => match ApiError::from(error) {
-                ApiError::BadRequest(problem) => {
-                    Ok(CallbackResponse::InvalidState(problem, cleared))
-                }
-                other => Err(other),
+                ApiError::BadRequest(problem) => CallbackResponse::InvalidState(problem, cleared),
+                other => CallbackResponse::Internal(other.into_problem(), cleared),
             },
         }
     }

@@ -20,10 +20,23 @@ pub struct WeChatApi;
 pub struct PhoneNumberRequest {
     /// `e.detail.code` from the getPhoneNumber button; exchanged with WeChat's
     /// `getuserphonenumber`.
+    #[oai(
+        nullable,
+        validator(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")
+    )]
     code: Option<JsonString>,
     /// `e.detail.encryptedData` from the getPhoneNumber button (standard base64).
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 16384,
+            pattern = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+        )
+    )]
     encrypted_data: Option<JsonString>,
     /// `e.detail.iv` (standard base64 of 16 bytes).
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9+/]{21}[AQgw]==$"))]
     iv: Option<JsonString>,
 }
 
@@ -46,25 +59,42 @@ pub struct PhoneNumberResponse {
 #[derive(Object)]
 pub struct UserInfoRequest {
     /// `encryptedData` from getUserInfo / getUserProfile (standard base64).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 16384,
+        pattern = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    ))]
     encrypted_data: JsonString,
     /// `iv` (standard base64 of 16 bytes).
+    #[oai(validator(pattern = r"^[A-Za-z0-9+/]{21}[AQgw]==$"))]
     iv: JsonString,
     /// `rawData`, exactly as received; requires `signature`.
+    #[oai(nullable, validator(max_length = 8192))]
     raw_data: Option<JsonString>,
     /// `signature` = hex(sha1(rawData + session_key)); requires `raw_data`.
+    #[oai(nullable, validator(max_length = 128))]
     signature: Option<JsonString>,
 }
 
+/// Every field is `null` when the payload lacks it.
 #[derive(Object)]
 pub struct UserInfoResponse {
+    #[oai(nullable)]
     nickname: Option<String>,
+    #[oai(nullable)]
     avatar_url: Option<String>,
     /// 0 unknown, 1 male, 2 female (as WeChat reports it).
+    #[oai(nullable)]
     gender: Option<i64>,
+    #[oai(nullable)]
     country: Option<String>,
+    #[oai(nullable)]
     province: Option<String>,
+    #[oai(nullable)]
     city: Option<String>,
+    #[oai(nullable)]
     language: Option<String>,
+    #[oai(nullable)]
     unionid: Option<String>,
 }
 
@@ -104,12 +134,13 @@ fn parse_signed_raw_data(
     match (raw_data, signature) {
         (None, None) => Ok(None),
         (Some(raw_data), Some(signature)) => {
-            if raw_data.len() > MAX_RAW_DATA_LEN {
+            // Characters, as the OpenAPI document's maxLength counts them.
+            if raw_data.chars().count() > MAX_RAW_DATA_LEN {
                 return Err(ApiError::invalid_request(format!(
                     "raw_data must be at most {MAX_RAW_DATA_LEN} bytes"
                 )));
             }
-            if signature.len() > MAX_SIGNATURE_LEN {
+            if signature.chars().count() > MAX_SIGNATURE_LEN {
                 return Err(ApiError::invalid_request(format!(
                     "signature must be at most {MAX_SIGNATURE_LEN} characters"
                 )));

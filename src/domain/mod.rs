@@ -4,6 +4,7 @@ mod app;
 mod code;
 mod ids;
 mod payload;
+mod phone;
 mod return_to;
 mod session_key;
 
@@ -11,6 +12,7 @@ pub use app::App;
 pub use code::JsCode;
 pub use ids::{AppId, OpenId, SessionId, UnionId, UserId};
 pub use payload::EncryptedPayload;
+pub use phone::PhoneNumber;
 pub use return_to::ReturnTo;
 pub use session_key::SessionKey;
 

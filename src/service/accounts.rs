@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use crate::store::{IdentityClaim, Resolved, Store};
 
-use super::{PrincipalCache, ServiceError};
+use super::{Authenticated, PrincipalCache, ServiceError};
 
 /// The one way every login path turns what WeChat said about a person into our user: by
 /// identity, else by unionid, else a new user; joining two users when a unionid shows
@@ -32,5 +32,15 @@ impl Accounts {
             "identity resolved"
         );
         Ok(resolved)
+    }
+
+    /// Deletes the caller's user and everything stored about them (账号注销). Their
+    /// tokens stop working; a later login of the same identity makes a new user.
+    pub async fn delete(&self, caller: &Authenticated) -> Result<(), ServiceError> {
+        self.store.delete_user(caller.user_id).await?;
+        self.principals.forget_user(caller.user_id);
+        self.principals.forget_session(caller.session_id);
+        tracing::info!(user_id = %caller.user_id, "user deleted at their request");
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 mod access_token;
 mod accounts;
 mod login;
+mod phone;
 mod principal_cache;
 mod profile;
 mod server_users;
@@ -11,10 +12,11 @@ mod web_login;
 
 pub use accounts::Accounts;
 pub use login::{AppClients, Identified, LoginService};
+pub use phone::{PhoneService, VerificationSent};
 pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
-pub use server_users::{MAX_FEED_PAGE, ServerUsers, UserQuery, phone_e164};
-pub use sessions::{Authenticated, LoginOutcome, Sessions};
+pub use server_users::{MAX_FEED_PAGE, ServerUsers, UserQuery};
+pub use sessions::{Authenticated, LoginOutcome, SessionView, Sessions};
 pub use web_login::{Authorization, CallbackOutcome, STATE_TTL, WebLogin, WebSignIn};
 
 use crate::{
@@ -55,6 +57,16 @@ pub enum ServiceError {
     UserDisabled,
     #[error("no such {0}")]
     NotFound(&'static str),
+    #[error("phone verification is not configured (SMS_PROVIDER)")]
+    SmsNotConfigured,
+    #[error("too many verification codes; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the verification code is wrong, expired or spent")]
+    VerificationFailed,
+    #[error("another user holds this phone number and has an identity of the same app")]
+    PhoneInUse,
+    #[error("the SMS provider did not send the code")]
+    SmsFailed,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -85,6 +97,11 @@ impl ServiceError {
             Self::MiniprogramRequired => "miniprogram_required",
             Self::UserDisabled => "user_disabled",
             Self::NotFound(_) => "not_found",
+            Self::SmsNotConfigured => "app_not_configured",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::VerificationFailed => "verification_failed",
+            Self::PhoneInUse => "phone_in_use",
+            Self::SmsFailed => "sms_failed",
             Self::Store(_) | Self::Token(_) => "internal",
         }
     }

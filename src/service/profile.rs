@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::{
     crypto,
-    domain::{AppId, EncryptedPayload, JsCode, SessionKey, UnionId, UserId},
+    domain::{self, AppId, EncryptedPayload, JsCode, SessionKey, UnionId, UserId},
     store::{ProfileUpdate, SessionKeys, Store},
     wechat::{AccessToken, WeChatClient, WeChatError},
 };
@@ -129,8 +129,9 @@ impl ProfileService {
                 .into());
             }
         };
+        let e164 = domain::PhoneNumber::from_wechat(&country_code, &info.pure_phone_number).ok();
         self.store
-            .save_phone_number(user, &info.phone_number)
+            .save_phone_number(user, &info.phone_number, e164.as_ref())
             .await?;
         self.principals.forget_user(user);
         Ok(PhoneNumber {
@@ -178,17 +179,19 @@ impl ProfileService {
         let keys = self.session_keys(user).await?;
         let (phone, _): (PhonePayload, _) = open(&keys, payload)?;
         self.check_watermark(phone.watermark.as_ref())?;
+        let country_code = match phone.country_code {
+            CountryCode::Text(text) => text,
+            CountryCode::Number(number) => number.to_string(),
+        };
+        let e164 = domain::PhoneNumber::from_wechat(&country_code, &phone.pure_phone_number).ok();
         self.store
-            .save_phone_number(user, &phone.phone_number)
+            .save_phone_number(user, &phone.phone_number, e164.as_ref())
             .await?;
         self.principals.forget_user(user);
         Ok(PhoneNumber {
             phone_number: phone.phone_number,
             pure_phone_number: phone.pure_phone_number,
-            country_code: match phone.country_code {
-                CountryCode::Text(text) => text,
-                CountryCode::Number(number) => number.to_string(),
-            },
+            country_code,
         })
     }
 

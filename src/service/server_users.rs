@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use crate::{
-    domain::{AppId, OpenId, UnionId, UserId},
+    domain::{AppId, OpenId, PhoneNumber, UnionId, UserId},
     events::StoredEvent,
     store::{Lookup, Store, UserRecord},
 };
@@ -57,16 +57,14 @@ impl ServerUsers {
                 self.store.lookup_users(Lookup::Unionid(&unionid)).await?
             }
             UserQuery::PhoneNumber(raw) => {
-                let e164 = phone_e164(&raw).ok_or_else(|| {
+                let phone = PhoneNumber::parse(&raw).map_err(|_| {
                     ServiceError::InvalidRequest(
                         "phone_number must be E.164 (+8613800138000) or an 11-digit mainland \
                          number"
                             .to_owned(),
                     )
                 })?;
-                self.store
-                    .lookup_users(Lookup::PhoneNumber(&stored_spellings(&e164)))
-                    .await?
+                self.store.lookup_users(Lookup::PhoneNumber(&phone)).await?
             }
         })
     }
@@ -145,57 +143,4 @@ fn parse_user_id(raw: &str) -> Result<UserId, ServiceError> {
     raw.parse::<uuid::Uuid>()
         .map(UserId::from)
         .map_err(|_| ServiceError::NotFound("user"))
-}
-
-/// A phone number in E.164 (`+` and 8–15 digits), from either accepted form: E.164
-/// itself, or an 11-digit mainland number (`13800138000` → `+8613800138000`). Spaces and
-/// dashes are ignored.
-pub fn phone_e164(raw: &str) -> Option<String> {
-    let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-    if let Some(digits) = compact.strip_prefix('+') {
-        return (digits.bytes().all(|b| b.is_ascii_digit())
-            && (8..=15).contains(&digits.len())
-            && !digits.starts_with('0'))
-        .then(|| format!("+{digits}"));
-    }
-    (compact.len() == 11 && compact.starts_with('1') && compact.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| format!("+86{compact}"))
-}
-
-/// The ways a number may be stored: WeChat gives mainland numbers without the country
-/// code and others with it.
-fn stored_spellings(e164: &str) -> Vec<String> {
-    let mut spellings = vec![e164.to_owned()];
-    if let Some(national) = e164.strip_prefix("+86") {
-        spellings.push(national.to_owned());
-    }
-    spellings
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_accepted_forms_become_e164() {
-        assert_eq!(phone_e164("13800138000").as_deref(), Some("+8613800138000"));
-        assert_eq!(
-            phone_e164("+86 138-0013-8000").as_deref(),
-            Some("+8613800138000")
-        );
-        assert_eq!(phone_e164("+12025550123").as_deref(), Some("+12025550123"));
-        assert_eq!(phone_e164("23800138000"), None);
-        assert_eq!(phone_e164("+86abc"), None);
-        assert_eq!(phone_e164("+0123456789"), None);
-        assert_eq!(phone_e164(""), None);
-    }
-
-    #[test]
-    fn a_mainland_number_is_looked_up_in_both_spellings() {
-        assert_eq!(
-            stored_spellings("+8613800138000"),
-            vec!["+8613800138000".to_owned(), "13800138000".to_owned()]
-        );
-        assert_eq!(stored_spellings("+12025550123").len(), 1);
-    }
 }

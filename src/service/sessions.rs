@@ -1,4 +1,10 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{App, SessionId, UserId},
@@ -10,6 +16,11 @@ use super::{PrincipalCache, ServiceError};
 
 /// Longest a refresh token we issue can be; anything longer is not one of ours.
 const MAX_REFRESH_TOKEN_LEN: usize = 128;
+/// `last_used_at` is written at most this often per session (the contract lets it lag a
+/// minute), so a busy session costs at most one extra write a minute.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Sessions this instance remembers having touched; beyond, it starts over.
+const MAX_TOUCHED: usize = 50_000;
 
 /// Sessions and their tokens: starting one for a user, refreshing, ending, and turning an
 /// access token back into the caller.
@@ -19,6 +30,18 @@ pub struct Sessions {
     tokens: AccessTokens,
     refresh_ttl: Duration,
     principals: Arc<PrincipalCache>,
+    /// When this instance last recorded each session's use.
+    touched: Arc<Mutex<HashMap<SessionId, Instant>>>,
+}
+
+/// One of the caller's live sessions, as their list shows it.
+pub struct SessionView {
+    pub id: SessionId,
+    pub app: App,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    /// The session the request came with.
+    pub current: bool,
 }
 
 /// A fresh token pair and the user it speaks for.
@@ -49,6 +72,7 @@ impl Sessions {
             tokens,
             refresh_ttl,
             principals,
+            touched: Arc::default(),
         }
     }
 
@@ -138,6 +162,7 @@ impl Sessions {
                         ServiceError::Unauthenticated("the session has ended".to_owned())
                     })?;
                 self.principals.put(session_id, user.clone());
+                self.touch(session_id);
                 user
             }
         };
@@ -146,6 +171,61 @@ impl Sessions {
             session_id,
             user,
         })
+    }
+
+    /// Records the session's use off the request's path: only when the principal cache
+    /// missed, and at most once a minute per session from this instance.
+    fn touch(&self, session_id: SessionId) {
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+            if touched
+                .get(&session_id)
+                .is_some_and(|at| at.elapsed() < TOUCH_EVERY)
+            {
+                return;
+            }
+            if touched.len() >= MAX_TOUCHED {
+                touched.clear();
+            }
+            touched.insert(session_id, Instant::now());
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_session(session_id, TOUCH_EVERY).await {
+                tracing::warn!(%error, "recording a session's last use failed");
+            }
+        });
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn list(&self, caller: &Authenticated) -> Result<Vec<SessionView>, ServiceError> {
+        Ok(self
+            .store
+            .live_sessions(caller.user_id)
+            .await?
+            .into_iter()
+            .map(|session| SessionView {
+                current: session.id == caller.session_id,
+                id: session.id,
+                app: session.app,
+                created_at: session.created_at,
+                last_used_at: session.last_used_at,
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's own sessions; anyone else's is `NotFound`.
+    pub async fn end(&self, caller: &Authenticated, raw_id: &str) -> Result<(), ServiceError> {
+        let id = raw_id
+            .parse::<uuid::Uuid>()
+            .map(SessionId::from)
+            .map_err(|_| ServiceError::NotFound("session"))?;
+        if !self.store.revoke_user_session(caller.user_id, id).await? {
+            return Err(ServiceError::NotFound("session"));
+        }
+        self.principals.forget_session(id);
+        tracing::info!(user_id = %caller.user_id, "session ended by its owner");
+        Ok(())
     }
 
     pub async fn current_user(&self, id: UserId) -> Result<UserRecord, ServiceError> {

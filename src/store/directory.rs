@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Exp
 
 use super::{Store, StoreError, UniqueRow, UserChange, UserRecord};
 use crate::{
-    domain::{AppId, OpenId, UnionId, UserId},
+    domain::{AppId, OpenId, PhoneNumber, UnionId, UserId},
     events::UserEvent,
 };
 
@@ -18,8 +18,8 @@ pub enum Lookup<'a> {
         openid: &'a OpenId,
     },
     Unionid(&'a UnionId),
-    /// Every stored spelling of one number (E.164 and, for +86, the national form).
-    PhoneNumber(&'a [String]),
+    /// By the number's E.164 form, however WeChat or the SMS proof spelled it.
+    PhoneNumber(&'a PhoneNumber),
 }
 
 /// Whether disabling or enabling changed the user.
@@ -65,8 +65,8 @@ impl Store {
                 .into_iter()
                 .map(|user| user.id)
                 .collect(),
-            Lookup::PhoneNumber(spellings) => user::Entity::find()
-                .filter(user::Column::PhoneNumber.is_in(spellings.iter().map(String::as_str)))
+            Lookup::PhoneNumber(phone) => user::Entity::find()
+                .filter(user::Column::PhoneE164.eq(phone.as_str()))
                 .limit(LOOKUP_LIMIT)
                 .all(&self.db)
                 .await?

@@ -2,16 +2,18 @@
 //! and seals every secret it stores.
 
 mod access_tokens;
+mod deletion;
 mod directory;
 pub mod events;
 mod login_codes;
+mod migrate;
+mod phones;
 mod sessions;
 mod users;
 mod web_flows;
 
 use std::{sync::Arc, time::Duration};
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, Select,
     SqlErr,
@@ -27,7 +29,9 @@ pub use access_tokens::StoredAccessToken;
 pub use directory::{Lookup, Toggled};
 pub use events::{LeasedEvent, UserChange};
 pub use login_codes::CodeClaim;
-pub use sessions::{IssuedRefreshToken, RefreshOutcome};
+pub use migrate::{migrate_down, migrate_up, migration_status};
+pub use phones::{PhoneBinding, RESEND_INTERVAL, SendPermit};
+pub use sessions::{IssuedRefreshToken, RefreshOutcome, SessionRecord};
 pub use users::{
     ExchangedKey, IdentityClaim, IdentityRecord, ProfileUpdate, Resolved, SessionKeys, UserRecord,
 };
@@ -83,7 +87,7 @@ impl Store {
             };
             (db.clone(), db)
         };
-        Migrator::up(&writer, None).await?;
+        migrate::up_at_start(url, &writer).await?;
         let store = Self {
             db,
             writer,

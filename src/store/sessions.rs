@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::{retired_refresh_token, session, user};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder,
+    sea_query::Expr,
 };
 
 use super::{Store, StoreError, UniqueRow, UserRecord, is_unique_violation, users::user_view};
@@ -17,6 +18,14 @@ use crate::{
 
 /// 256 bits: guessing one is not a strategy.
 const REFRESH_TOKEN_BYTES: usize = 32;
+
+/// A live session as its owner sees it in their list.
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub app: App,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
 
 /// A refresh token as handed to the client once; only its hash is kept.
 pub struct IssuedRefreshToken {
@@ -65,6 +74,7 @@ impl Store {
             revoked_at: Set(None),
             refresh_token_hash: Set(hash),
             refresh_expires_at: Set(expiry(now, refresh_ttl)),
+            last_used_at: Set(Some(now)),
         })
         .exec_without_returning(&self.writer)
         .await?;
@@ -157,6 +167,7 @@ impl Store {
                 session::Column::RefreshExpiresAt,
                 Expr::value(expiry(now, refresh_ttl)),
             )
+            .col_expr(session::Column::LastUsedAt, Expr::value(now))
             .filter(session::Column::Id.eq(session.id))
             .filter(session::Column::RefreshTokenHash.eq(presented_hash.as_str()))
             .exec(&self.writer)
@@ -175,6 +186,84 @@ impl Store {
                 expires_in: refresh_ttl.as_secs(),
             },
         })
+    }
+
+    /// The user's live sessions (neither revoked nor expired), newest first.
+    pub async fn live_sessions(&self, user_id: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::RefreshExpiresAt.gt(Utc::now()))
+            .order_by(session::Column::CreatedAt, Order::Desc)
+            .order_by(session::Column::Id, Order::Desc)
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SessionRecord {
+                    id: row.id.into(),
+                    app: App::parse(&row.app)
+                        .map_err(|_| StoreError::Corrupt("stored session app".to_owned()))?,
+                    created_at: row.created_at,
+                    last_used_at: row.last_used_at.unwrap_or(row.created_at),
+                })
+            })
+            .collect()
+    }
+
+    /// The app a session was started from, while it is live.
+    pub async fn session_app(&self, session_id: SessionId) -> Result<Option<App>, StoreError> {
+        let Some(row) = session::Entity::find_by_id(session_id.as_uuid())
+            .unique(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        App::parse(&row.app)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("stored session app".to_owned()))
+    }
+
+    /// Ends one of the user's sessions; `false` when the user has no such live session.
+    pub async fn revoke_user_session(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, StoreError> {
+        let revoked = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(session::Column::Id.eq(session_id.as_uuid()))
+            .filter(session::Column::UserId.eq(user_id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.writer)
+            .await?;
+        Ok(revoked.rows_affected == 1)
+    }
+
+    /// Records that the session was used now, unless that was recorded less than `every`
+    /// ago: the list of sessions may lag by that much, and a busy session costs one write
+    /// per `every` at most.
+    pub async fn touch_session(
+        &self,
+        session_id: SessionId,
+        every: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let stale = chrono::Duration::from_std(every)
+            .ok()
+            .and_then(|every| now.checked_sub_signed(every))
+            .unwrap_or(now);
+        session::Entity::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(session_id.as_uuid()))
+            .filter(
+                session::Column::LastUsedAt
+                    .is_null()
+                    .or(session::Column::LastUsedAt.lt(stale)),
+            )
+            .exec(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// A token that is no session's current one: a retired token means reuse.

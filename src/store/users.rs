@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    event, login_code, session, user, user_alias, web_flow,
+    event, login_code, phone_verification, session, user, user_alias, web_flow,
     wechat_identity::{self, StoredSessionKey},
 };
 use sea_orm::{
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{Store, StoreError, UniqueRow, UserChange, is_unique_violation};
 use crate::{
     crypto::Sealed,
-    domain::{App, AppId, OpenId, SessionKey, UnionId, UserId},
+    domain::{App, AppId, OpenId, PhoneNumber, SessionKey, UnionId, UserId},
     events::{JoinReason, UserEvent},
 };
 
@@ -198,7 +198,8 @@ impl Store {
                 "a user to join does not exist".to_owned(),
             ));
         };
-        let (kept, removed) = join_users(&change, a, b, None).await?;
+        let (keep, remove) = older_first(a, b);
+        let (kept, removed) = join_users(&change, keep, remove, None).await?;
         let event = UserEvent::Joined {
             kept: change.user(kept).await?,
             removed_user_id: removed,
@@ -257,15 +258,22 @@ impl Store {
         }))
     }
 
-    /// Saves the phone number; a number the user already has changes nothing.
+    /// Saves the phone number as WeChat gave it, with its E.164 form (`None` when WeChat's
+    /// country code and number do not make one) that phone joins compare; a number the
+    /// user already has changes nothing.
     pub async fn save_phone_number(
         &self,
         id: UserId,
         phone_number: &str,
+        e164: Option<&PhoneNumber>,
     ) -> Result<(), StoreError> {
         let change = UserChange::begin(self).await?;
         let updated = user::Entity::update_many()
             .col_expr(user::Column::PhoneNumber, Expr::value(phone_number))
+            .col_expr(
+                user::Column::PhoneE164,
+                Expr::value(e164.map(|phone| phone.as_str().to_owned())),
+            )
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(id.as_uuid()))
             .filter(
@@ -731,7 +739,8 @@ async fn change_user(
                 .await?;
             match holder {
                 Some(holder) => {
-                    let (k, r) = join_users(change, current, holder, Some(unionid)).await?;
+                    let (keep, remove) = older_first(current, holder);
+                    let (k, r) = join_users(change, keep, remove, Some(unionid)).await?;
                     (kept, removed) = (k, Some(r));
                 }
                 None => {
@@ -808,23 +817,29 @@ async fn apply_profile(
     Ok(changed)
 }
 
-/// Joins two users inside `change`: the one created first keeps its id; the other's
-/// identities, sessions, pending sign-ins and undelivered events move to it, and so do its
-/// phone number and profile where the kept user has none; the removed id is remembered as
-/// an alias of the kept one; then the other is deleted. `unionid`, when given, ends up on
-/// the kept user. Returns (kept, removed). The caller commits the `user.joined` event.
-async fn join_users(
-    change: &UserChange,
-    a: user::Model,
-    b: user::Model,
-    unionid: Option<&UnionId>,
-) -> Result<(UserId, UserId), StoreError> {
-    let txn = change.db();
-    let (keep, remove) = if (a.created_at, a.id) <= (b.created_at, b.id) {
+/// Of two users a unionid shows are one person, the one created first is kept.
+fn older_first(a: user::Model, b: user::Model) -> (user::Model, user::Model) {
+    if (a.created_at, a.id) <= (b.created_at, b.id) {
         (a, b)
     } else {
         (b, a)
-    };
+    }
+}
+
+/// The one way two users become one, whatever showed they are one person (a unionid, a
+/// proven phone number), inside `change`: `remove`'s identities, sessions, pending
+/// sign-ins, phone verifications and undelivered events move to `keep`, and so do its
+/// phone number and profile where `keep` has none; the removed id is remembered as an
+/// alias of the kept one; then `remove` is deleted. `unionid`, when given, ends up on the
+/// kept user. The caller picks which user is kept and commits the `user.joined` event.
+/// Returns (kept, removed).
+pub(super) async fn join_users(
+    change: &UserChange,
+    keep: user::Model,
+    remove: user::Model,
+    unionid: Option<&UnionId>,
+) -> Result<(UserId, UserId), StoreError> {
+    let txn = change.db();
     wechat_identity::Entity::update_many()
         .col_expr(wechat_identity::Column::UserId, Expr::value(keep.id))
         .filter(wechat_identity::Column::UserId.eq(remove.id))
@@ -843,6 +858,11 @@ async fn join_users(
     login_code::Entity::update_many()
         .col_expr(login_code::Column::UserId, Expr::value(keep.id))
         .filter(login_code::Column::UserId.eq(remove.id))
+        .exec(txn)
+        .await?;
+    phone_verification::Entity::update_many()
+        .col_expr(phone_verification::Column::UserId, Expr::value(keep.id))
+        .filter(phone_verification::Column::UserId.eq(remove.id))
         .exec(txn)
         .await?;
     // The removed user's undelivered events join the kept user's queue: they are older
@@ -873,12 +893,16 @@ async fn join_users(
         .clone()
         .or(remove.unionid.clone())
         .or(unionid.map(|u| u.as_str().to_owned()));
+    // The number and its E.164 form travel together.
+    let (phone_number, phone_e164) = if keep.phone_number.is_some() {
+        (keep.phone_number, keep.phone_e164)
+    } else {
+        (remove.phone_number, remove.phone_e164)
+    };
     user::Entity::update_many()
         .col_expr(user::Column::Unionid, Expr::value(unionid))
-        .col_expr(
-            user::Column::PhoneNumber,
-            Expr::value(keep.phone_number.or(remove.phone_number)),
-        )
+        .col_expr(user::Column::PhoneNumber, Expr::value(phone_number))
+        .col_expr(user::Column::PhoneE164, Expr::value(phone_e164))
         .col_expr(
             user::Column::Nickname,
             Expr::value(keep.nickname.or(remove.nickname)),
@@ -901,6 +925,7 @@ fn new_user_row(id: UserId, unionid: Option<&UnionId>, now: DateTime<Utc>) -> us
         id: Set(id.as_uuid()),
         unionid: Set(unionid.map(|u| u.as_str().to_owned())),
         phone_number: Set(None),
+        phone_e164: Set(None),
         nickname: Set(None),
         avatar_url: Set(None),
         created_at: Set(now),

@@ -120,3 +120,70 @@ async fn unknown_paths_and_wrong_methods_are_problems() {
         .unwrap();
     assert_problem(wrong_method, 405, "method_not_allowed").await;
 }
+
+/// An `Option` field is answered as `null` when unset (never left out), so a generated
+/// client must be told: every property that is not required must be `nullable`.
+#[tokio::test]
+async fn every_optional_field_is_declared_nullable() {
+    let app = spawn_app().await;
+    let spec: Value = app.get_json("/api/openapi.json").await;
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let mut undeclared = Vec::new();
+    for (name, schema) in schemas {
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (property, definition) in schema["properties"].as_object().into_iter().flatten() {
+            if !required.contains(&property.as_str()) && definition["nullable"] != true {
+                undeclared.push(format!("{name}.{property}"));
+            }
+        }
+    }
+    assert!(undeclared.is_empty(), "not marked nullable: {undeclared:?}");
+    for property in ["unionid", "phone_number", "nickname", "avatar_url"] {
+        assert_eq!(schemas["User"]["properties"][property]["nullable"], true);
+    }
+}
+
+#[tokio::test]
+async fn request_constraints_are_declared() {
+    let app = spawn_app().await;
+    let spec: Value = app.get_json("/api/openapi.json").await;
+    let schemas = &spec["components"]["schemas"];
+    let code = &schemas["LoginRequest"]["properties"]["code"];
+    assert_eq!(code["minLength"], 1);
+    assert_eq!(code["maxLength"], 128);
+    assert!(code["pattern"].is_string());
+    for request in ["UserInfoRequest", "PhoneNumberRequest"] {
+        for field in ["encrypted_data", "iv"] {
+            assert!(
+                schemas[request]["properties"][field]["pattern"].is_string(),
+                "{request}.{field} declares no base64 pattern"
+            );
+        }
+    }
+}
+
+/// What the document promises is what the service accepts: a canonical base64 payload of
+/// the declared shape is not refused as malformed.
+#[tokio::test]
+async fn a_schema_valid_user_info_request_is_not_refused_as_malformed() {
+    let app = spawn_app().await;
+    let login = app.login_ok("alice-1").await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/wechat/user-info"))
+        .bearer_auth(&login.token)
+        .json(&serde_json::json!({
+            "encrypted_data": "AAAAAAAAAAAAAAAAAAAAAA==",
+            "iv": "AAAAAAAAAAAAAAAAAAAAAA==",
+            "raw_data": null,
+            "signature": null,
+        }))
+        .send()
+        .await
+        .unwrap();
+    // Well-formed but not sealed with the user's key: 422, not 400.
+    assert_problem(response, 422, "decrypt_failed").await;
+}

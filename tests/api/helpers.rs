@@ -65,6 +65,11 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
     spawn(database, &[]).await
 }
 
+/// Starts the service with `overrides` on a database the test prepared.
+pub async fn spawn_app_on_with(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
+    spawn(database, overrides).await
+}
+
 async fn spawn(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
     spawn_with(database, FakeWeChat::start().await, overrides).await
 }
@@ -727,7 +732,8 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Every text value in every table, as one string: what a copy of the database reveals.
+/// Every text and UUID value in every table, as one string: what a copy of the database
+/// reveals.
 pub async fn dump_database(url: &str) -> String {
     use sea_orm::{ConnectionTrait, Statement};
     let db = sea_orm::Database::connect(url).await.unwrap();
@@ -741,6 +747,7 @@ pub async fn dump_database(url: &str) -> String {
         "login_codes",
         "wechat_access_tokens",
         "web_flows",
+        "phone_verifications",
     ] {
         let rows = db
             .query_all_raw(Statement::from_string(
@@ -753,6 +760,9 @@ pub async fn dump_database(url: &str) -> String {
             for (index, _) in row.column_names().iter().enumerate() {
                 if let Ok(Some(text)) = row.try_get_by_index::<Option<String>>(index) {
                     dump.push_str(&text);
+                    dump.push('\n');
+                } else if let Ok(Some(id)) = row.try_get_by_index::<Option<uuid::Uuid>>(index) {
+                    dump.push_str(&id.to_string());
                     dump.push('\n');
                 }
             }

@@ -14,19 +14,15 @@ use crate::helpers::{
 };
 
 /// A service process with its log lines.
-pub(crate) struct ServiceProcess {
+pub struct ServiceProcess {
     child: Child,
-    address: String,
+    pub address: String,
     logs: Arc<Mutex<Vec<String>>>,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl ServiceProcess {
-    pub(crate) async fn start(
-        database_url: &str,
-        wechat: &FakeWeChat,
-        extra: &[(&str, &str)],
-    ) -> Self {
+    pub async fn start(database_url: &str, wechat: &FakeWeChat, extra: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -87,7 +83,7 @@ impl ServiceProcess {
         );
     }
 
-    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {
         let mut request = self.http.post(format!("{}{path}", self.address)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -103,7 +99,7 @@ impl ServiceProcess {
         response.json().await.unwrap()
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut request = self.http.get(format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -130,7 +126,7 @@ impl ServiceProcess {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 }
@@ -395,7 +391,7 @@ async fn metrics_are_served_in_prometheus_text_format() {
     let text = response.text().await.unwrap();
     for expected in [
         r#"http_requests_total{method="POST",route="/api/v1/auth/login",status="200"} 1"#,
-        r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+        r#"http_requests_total{method="GET",route="other",status="404"} 1"#,
         "http_request_duration_seconds_bucket{",
         r#"wechat_api_calls_total{api="jscode2session",outcome="0"} 1"#,
         r#"wechat_api_calls_total{api="jscode2session",outcome="40029"} 1"#,

@@ -119,3 +119,32 @@ async fn a_zero_limit_disables_rate_limiting() {
         );
     }
 }
+
+#[tokio::test]
+async fn web_sign_in_shares_the_login_bucket() {
+    let app = spawn_app_with(&[("RATE_LIMIT_PER_MIN", "3")]).await;
+    let web = app
+        .post_json(
+            "/api/v1/auth/web/login",
+            &json!({"app": "website", "code": "wanda-1"}),
+            None,
+        )
+        .await;
+    assert_eq!(web.status().as_u16(), 200);
+    let ticket = app
+        .post_json("/api/v1/auth/ticket", &json!({"ticket": "made-up"}), None)
+        .await;
+    assert_problem(ticket, 401, "invalid_grant").await;
+    let authorize = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(
+            "/api/v1/web/authorize?app=website&return_to=https%3A%2F%2Fapp.example.test%2Fdone",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorize.status().as_u16(), 302);
+    assert_problem(login_from(&app, "late-1", None).await, 429, "rate_limited").await;
+}

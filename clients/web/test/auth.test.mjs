@@ -9,10 +9,18 @@ import { AuthError, createAuth, readAuthParams, stripAuthParams } from '../index
 import { loginAs, sleep, startService } from '../../testing/service.mjs';
 
 const TTL_SECS = 5;
+const OA_APPID = 'wxclienttestoa0001';
+// The pages the tests pretend to be; the service lets the redirect flow come back there.
+const SITE = 'https://app.example.com';
 let service;
 
 before(async () => {
-  service = await startService({ ACCESS_TOKEN_TTL_SECS: String(TTL_SECS) });
+  service = await startService({
+    ACCESS_TOKEN_TTL_SECS: String(TTL_SECS),
+    WECHAT_OA_APPID: OA_APPID,
+    WECHAT_OA_SECRET: 'client-test-oa-secret',
+    WEB_RETURN_URLS: `${SITE}/`,
+  });
 });
 after(async () => {
   await service?.stop();
@@ -32,7 +40,7 @@ class MemoryStorage {
 }
 
 /** A page at `href`: its storage, address bar and history, and the requests it made. */
-function page(href = 'https://app.example.com/account?tab=orders#top', tab = {}) {
+function page(href = `${SITE}/account?tab=orders#top`, tab = {}) {
   const location = {
     href,
     assigned: [],
@@ -115,6 +123,9 @@ describe('the return page URL', () => {
       ['https://a.example/p?k=2&k=1&tickets=3&xticket=4&ticket=T', 'https://a.example/p?k=2&k=1&tickets=3&xticket=4'],
       ['https://a.example/p?a=%E4%BD%A0&ticket=T&flag', 'https://a.example/p?a=%E4%BD%A0&flag'],
       ['https://a.example/plain#x', 'https://a.example/plain#x'],
+      // A return page without a fragment inherits the one of WeChat's authorise URL.
+      ['https://a.example/back?x=1&ticket=T#wechat_redirect', 'https://a.example/back?x=1'],
+      ['https://a.example/back#wechat_redirect/x', 'https://a.example/back#wechat_redirect/x'],
     ];
     for (const [input, expected] of cases) assert.equal(stripAuthParams(input), expected, input);
   });
@@ -183,6 +194,169 @@ describe('the redirect flow', () => {
     const p = page();
     assert.equal(await p.auth.handleRedirectCallback(), null);
     assert.equal(p.history.replaced.length, 0);
+  });
+});
+
+/** A GET that must answer 302, not followed: its Location and the cookies it set. */
+async function redirectOf(url, headers = {}) {
+  const res = await fetch(url, { redirect: 'manual', headers });
+  assert.equal(res.status, 302, `${url} answered ${res.status}: ${await res.clone().text()}`);
+  return {
+    location: res.headers.get('location'),
+    cookie: res.headers
+      .getSetCookie()
+      .map((set) => set.split(';')[0])
+      .join('; '),
+  };
+}
+
+/**
+ * What the browser does after `signInWithRedirect`: our authorize, WeChat's page (the
+ * sandbox's, where `name` allows at once, or refuses with `deny`), our callback with the
+ * flow's cookie. Returns the URL it lands on.
+ */
+async function walkTheRedirect(p, name, { deny = false } = {}) {
+  const authorize = await redirectOf(p.location.assigned.at(-1));
+  const wechat = new URL(authorize.location);
+  assert.equal(wechat.hash, '#wechat_redirect');
+  wechat.hash = '';
+  if (deny) wechat.searchParams.set('sandbox_action', 'deny');
+  else wechat.searchParams.set('sandbox_user', name);
+  const consent = await redirectOf(wechat.href);
+  const callback = await redirectOf(consent.location, { cookie: authorize.cookie });
+  return callback.location;
+}
+
+/** WeChat's code for sandbox user `name`, as the consent page gives it to a page of ours. */
+async function wechatCode(name, scope = 'snsapi_userinfo') {
+  const query = new URLSearchParams({
+    appid: OA_APPID,
+    redirect_uri: `${SITE}/landing`,
+    response_type: 'code',
+    scope,
+    state: 'pagestate1',
+    sandbox_user: name,
+  });
+  const { location } = await redirectOf(`${service.baseUrl}/sandbox/connect/oauth2/authorize?${query}`);
+  const back = new URL(location);
+  assert.equal(`${back.origin}${back.pathname}`, `${SITE}/landing`);
+  assert.equal(back.searchParams.get('state'), 'pagestate1');
+  return back.searchParams.get('code');
+}
+
+describe('against the sandbox WeChat pages', () => {
+  test('signInWithCode with a code from the consent page signs in the Official Account user', async () => {
+    const p = page();
+    const who = name();
+    const code = await wechatCode(who);
+    const result = await p.auth.signInWithCode({ app: 'official_account', code });
+    assert.equal(result.new_user, true);
+    assert.equal(result.user.nickname, who);
+    assert.equal(result.user.openid, null, 'no mini-program identity');
+    assert.equal(result.user.identities.length, 1);
+    assert.equal(result.user.identities[0].app, 'official_account');
+    assert.equal(result.user.identities[0].appid, OA_APPID);
+    assert.deepEqual(p.auth.user, result.user);
+
+    const me = await (await p.auth.fetch('/api/v1/me')).json();
+    assert.equal(me.id, result.user.id);
+    assert.deepEqual(me.identities, result.user.identities);
+
+    // A reloaded page posts the same code again: the same user, a fresh pair.
+    const again = await page().auth.signInWithCode({ app: 'official_account', code });
+    assert.equal(again.user.id, result.user.id);
+    assert.notEqual(again.refresh_token, result.refresh_token);
+  });
+
+  test('a code WeChat never gave is AuthError invalid_code', async () => {
+    await assert.rejects(page().auth.signInWithCode({ app: 'official_account', code: 'made-up-code' }), {
+      name: 'AuthError',
+      code: 'invalid_code',
+    });
+  });
+
+  test('the redirect flow comes back with a ticket that the verifier redeems', async () => {
+    const p = page();
+    const who = name();
+    await p.auth.signInWithRedirect({ app: 'official_account', scope: 'snsapi_userinfo' });
+    const verifier = p.flowStorage.getItem('wechat-auth.code_verifier');
+    const landed = new URL(await walkTheRedirect(p, who));
+    assert.equal(`${landed.origin}${landed.pathname}`, `${SITE}/account`);
+    assert.deepEqual([...landed.searchParams.keys()], ['tab', 'ticket']);
+    assert.equal(landed.hash, '#top');
+    const ticket = landed.searchParams.get('ticket');
+
+    p.location.href = landed.href;
+    const result = await p.auth.handleRedirectCallback();
+    assert.equal(p.location.href, `${SITE}/account?tab=orders#top`);
+    assert.equal(result.new_user, true);
+    assert.equal(result.user.nickname, who);
+    assert.deepEqual(
+      result.user.identities.map((identity) => identity.app),
+      ['official_account']
+    );
+    assert.equal(p.auth.user.id, result.user.id);
+    const me = await p.auth.fetch('/api/v1/me');
+    assert.equal(me.status, 200);
+    assert.deepEqual((await me.json()).identities, result.user.identities);
+
+    // A ticket works once, even with its verifier.
+    const replay = await fetch(`${service.baseUrl}/api/v1/auth/ticket`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ticket, code_verifier: verifier }),
+    });
+    assert.equal(replay.status, 401);
+    assert.equal((await replay.json()).code, 'invalid_grant');
+  });
+
+  test('a ticket with another verifier, or none, is refused: invalid_grant', async () => {
+    for (const verifier of ['A'.repeat(43), null]) {
+      const p = page();
+      await p.auth.signInWithRedirect({ app: 'official_account' });
+      if (verifier) p.flowStorage.setItem('wechat-auth.code_verifier', verifier);
+      else p.flowStorage.removeItem('wechat-auth.code_verifier');
+      p.location.href = await walkTheRedirect(p, name());
+      assert.ok(readAuthParams(p.location.href).ticket);
+      const redeemed = p.requests.length;
+      await assert.rejects(p.auth.handleRedirectCallback(), {
+        name: 'AuthError',
+        code: 'invalid_grant',
+        status: 401,
+      });
+      const sent = JSON.parse(p.requests[redeemed].body);
+      assert.equal(sent.code_verifier, verifier ?? undefined, 'the verifier the page had');
+      assert.equal(readAuthParams(p.location.href).ticket, null, 'the ticket left the address bar');
+      assert.equal(p.auth.user, null);
+    }
+  });
+
+  test('a refusal on the consent page rejects with access_denied', async () => {
+    const p = page();
+    await p.auth.signInWithRedirect({ app: 'official_account', scope: 'snsapi_userinfo' });
+    p.location.href = await walkTheRedirect(p, null, { deny: true });
+    assert.equal(readAuthParams(p.location.href).error, 'access_denied');
+    await assert.rejects(p.auth.handleRedirectCallback(), { name: 'AuthError', code: 'access_denied' });
+    assert.equal(p.location.href, `${SITE}/account?tab=orders#top`);
+    assert.equal(p.requestsTo('/api/v1/auth/ticket'), 0);
+  });
+
+  test('the website QR flow signs in the website identity of the same person', async () => {
+    const who = name();
+    const oa = await page().auth.signInWithCode({ app: 'official_account', code: await wechatCode(who) });
+
+    const p = page(`${SITE}/desk`);
+    await p.auth.signInWithRedirect({ app: 'website' });
+    assert.match(p.location.assigned[0], /[?&]app=website&return_to=/);
+    p.location.href = await walkTheRedirect(p, who);
+    const result = await p.auth.handleRedirectCallback();
+    assert.equal(p.location.href, `${SITE}/desk`);
+    assert.equal(result.new_user, false, 'one person, one user');
+    assert.equal(result.user.id, oa.user.id);
+    assert.deepEqual(
+      result.user.identities.map((identity) => identity.app),
+      ['official_account', 'website']
+    );
   });
 });
 

@@ -1,48 +1,32 @@
-//! A WeChat look-alike for local development (`WECHAT_SANDBOX=true`), served under
-//! `/sandbox`. It follows WeChat's observable behaviour, not an idealised one: answers are
-//! JSON labelled `text/plain`, codes are single-use, every login rotates the session_key.
+//! The mini-program server API as WeChat answers it.
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
 };
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use poem::{
-    EndpointExt, IntoResponse, Response, Route, handler,
+    IntoResponse, Response, handler,
     web::{Data, Json, Query},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::{
+    Refusal, Sandbox, SandboxApp, openid_for, reserved, unionid_for, wechat_answer, wechat_error,
+};
 use crate::{
     api::problem::{ProblemCode, problem_response},
-    config::Secret,
     crypto,
-    domain::{AppId, SessionKey},
+    domain::{App, SessionKey},
 };
-
-/// Codes that make the sandbox answer with a WeChat error instead of a session.
-const RESERVED_CODES: [(&str, i64, &str); 5] = [
-    ("sandbox-busy", -1, "system error"),
-    ("sandbox-invalid", 40029, "invalid code"),
-    ("sandbox-used", 40163, "code been used"),
-    ("sandbox-blocked", 40226, "high risk user"),
-    ("sandbox-limited", 45011, "api minute-quota reach limit"),
-];
 
 /// Remembered codes are capped so that a long-running sandbox does not grow forever.
 const MAX_REMEMBERED_CODES: usize = 100_000;
 
-struct SandboxState {
-    appid: AppId,
-    secret: Secret,
-    inner: Mutex<Simulated>,
-}
-
 #[derive(Default)]
-struct Simulated {
+pub(super) struct Simulated {
     used_codes: HashSet<String>,
     session_keys: HashMap<String, SessionKey>,
     /// Tokens handed out by stable_token; like WeChat's, an old one stays valid after a
@@ -59,76 +43,21 @@ impl Simulated {
     }
 }
 
-/// The `/sandbox` routes for the given app credentials.
-pub fn routes(appid: AppId, secret: Secret) -> Route {
-    let state = Arc::new(SandboxState {
-        appid,
-        secret,
-        inner: Mutex::new(Simulated::default()),
-    });
-    Route::new()
-        .at(
-            "/sns/jscode2session",
-            poem::get(jscode2session).data(state.clone()),
-        )
-        .at(
-            "/cgi-bin/stable_token",
-            poem::post(stable_token).data(state.clone()),
-        )
-        .at(
-            "/wxa/business/getuserphonenumber",
-            poem::post(phone_number).data(state.clone()),
-        )
-        .at(
-            "/wxa/checksession",
-            poem::get(check_session).data(state.clone()),
-        )
-        .at("/encrypt", poem::post(encrypt).data(state))
-}
-
-/// The stable openid WeChat would give user `name` in this app.
-pub fn openid_for(appid: &AppId, name: &str) -> String {
-    format!("o{}", stable_id(appid.as_str(), name))
-}
-
-fn unionid_for(name: &str) -> String {
-    format!("oU{}", stable_id("unionid", name))
-}
-
-fn stable_id(scope: &str, name: &str) -> String {
-    let digest = Sha256::digest(format!("{scope}\0{name}").as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..20])
-}
-
-fn wechat_answer(body: Value) -> Response {
-    Response::builder()
-        .content_type("text/plain")
-        .body(body.to_string())
-}
-
-fn wechat_error(errcode: i64, errmsg: &str) -> Response {
-    wechat_answer(json!({ "errcode": errcode, "errmsg": errmsg }))
-}
-
-/// WeChat's answer to a wrong appid, appsecret or grant_type; `None` when all are right.
-fn check_credentials(
-    state: &SandboxState,
+/// WeChat's answer to a wrong appid, appsecret or grant_type; else the app.
+fn check_credentials<'a>(
+    sandbox: &'a Sandbox,
     [appid, secret, grant_type]: [&Option<String>; 3],
     expected_grant: &str,
-) -> Option<Response> {
-    if appid.as_deref() != Some(state.appid.as_str()) {
-        Some(wechat_error(40013, "invalid appid"))
-    } else if secret.as_deref() != Some(state.secret.expose()) {
-        Some(wechat_error(40125, "invalid appsecret"))
-    } else if grant_type.as_deref() != Some(expected_grant) {
-        Some(wechat_error(40002, "invalid grant_type"))
-    } else {
-        None
+) -> Result<&'a SandboxApp, Refusal> {
+    let app = sandbox.authenticate(appid.as_deref(), secret.as_deref())?;
+    if grant_type.as_deref() != Some(expected_grant) {
+        return Err(Refusal(40002, "invalid grant_type"));
     }
+    Ok(app)
 }
 
 #[derive(Deserialize)]
-struct Code2SessionQuery {
+pub(super) struct Code2SessionQuery {
     appid: Option<String>,
     secret: Option<String>,
     js_code: Option<String>,
@@ -136,33 +65,36 @@ struct Code2SessionQuery {
 }
 
 #[handler]
-fn jscode2session(
+pub(super) fn jscode2session(
     Query(query): Query<Code2SessionQuery>,
-    state: Data<&Arc<SandboxState>>,
+    sandbox: Data<&Arc<Sandbox>>,
 ) -> Response {
-    if let Some(refusal) = check_credentials(
-        &state,
+    let app = match check_credentials(
+        &sandbox,
         [&query.appid, &query.secret, &query.grant_type],
         "authorization_code",
     ) {
-        return refusal;
-    }
+        Ok(app) if app.app == App::Miniprogram => app,
+        // An Official Account or website appid is no mini program.
+        Ok(_) => return wechat_error(40013, "invalid appid"),
+        Err(refusal) => return refusal.answer(),
+    };
     let Some(code) = query.js_code.filter(|c| !c.is_empty()) else {
         return wechat_error(41008, "missing code");
     };
-    if let Some((_, errcode, errmsg)) = RESERVED_CODES.iter().find(|(c, ..)| *c == code) {
-        return wechat_error(*errcode, errmsg);
+    if let Some((errcode, errmsg)) = reserved(&code) {
+        return wechat_error(errcode, errmsg);
     }
     let name = code.split('-').next().unwrap_or_default();
     if name.is_empty() {
         return wechat_error(40029, "invalid code");
     }
 
-    let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut simulated = sandbox.miniprogram();
     if !simulated.remember_code(&code) {
         return wechat_error(40163, "code been used");
     }
-    let openid = openid_for(&state.appid, name);
+    let openid = openid_for(&app.appid, name);
     let session_key = SessionKey::generate();
     let answer = json!({
         "openid": openid,
@@ -174,7 +106,7 @@ fn jscode2session(
 }
 
 #[derive(Deserialize)]
-struct StableTokenRequest {
+pub(super) struct StableTokenRequest {
     grant_type: Option<String>,
     appid: Option<String>,
     secret: Option<String>,
@@ -183,21 +115,21 @@ struct StableTokenRequest {
 }
 
 #[handler]
-fn stable_token(
+pub(super) fn stable_token(
     body: poem::Result<Json<StableTokenRequest>>,
-    state: Data<&Arc<SandboxState>>,
+    sandbox: Data<&Arc<Sandbox>>,
 ) -> Response {
     let Ok(Json(request)) = body else {
         return wechat_error(47001, "data format error");
     };
-    if let Some(refusal) = check_credentials(
-        &state,
+    if let Err(refusal) = check_credentials(
+        &sandbox,
         [&request.appid, &request.secret, &request.grant_type],
         "client_credential",
     ) {
-        return refusal;
+        return refusal.answer();
     }
-    let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut simulated = sandbox.miniprogram();
     if request.force_refresh || simulated.access_tokens.is_empty() {
         let token = format!("sandbox-token-{}", uuid::Uuid::new_v4().simple());
         simulated.access_tokens.push(token);
@@ -206,9 +138,18 @@ fn stable_token(
     wechat_answer(json!({ "access_token": token, "expires_in": 7200 }))
 }
 
-fn token_is_valid(state: &SandboxState, token: Option<&String>) -> bool {
-    let simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+fn token_is_valid(sandbox: &Sandbox, token: Option<&String>) -> bool {
+    let simulated = sandbox.miniprogram();
     token.is_some_and(|token| simulated.access_tokens.contains(token))
+}
+
+/// The appid stamped on the mini program's payloads (empty when it is not simulated, so
+/// that nothing would accept them).
+fn miniprogram_appid(sandbox: &Sandbox) -> &str {
+    sandbox
+        .app_of_kind(App::Miniprogram)
+        .map(|app| app.appid.as_str())
+        .unwrap_or_default()
 }
 
 /// A stable, plausible mainland number for sandbox user `name`.
@@ -219,17 +160,17 @@ fn phone_for(name: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct PhoneCodeRequest {
+pub(super) struct PhoneCodeRequest {
     code: Option<String>,
 }
 
 #[handler]
-fn phone_number(
+pub(super) fn phone_number(
     Query(query): Query<HashMap<String, String>>,
     body: poem::Result<Json<PhoneCodeRequest>>,
-    state: Data<&Arc<SandboxState>>,
+    sandbox: Data<&Arc<Sandbox>>,
 ) -> Response {
-    if !token_is_valid(&state, query.get("access_token")) {
+    if !token_is_valid(&sandbox, query.get("access_token")) {
         return wechat_error(
             40001,
             "invalid credential, access_token is invalid or not latest",
@@ -242,8 +183,7 @@ fn phone_number(
     let Some(name) = code.strip_prefix("phone-").filter(|name| !name.is_empty()) else {
         return wechat_error(40029, "invalid code");
     };
-    let mut simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
-    if !simulated.remember_code(&code) {
+    if !sandbox.miniprogram().remember_code(&code) {
         return wechat_error(40029, "invalid code");
     }
     let phone = phone_for(name);
@@ -254,17 +194,17 @@ fn phone_number(
             "phoneNumber": phone,
             "purePhoneNumber": phone,
             "countryCode": 86,
-            "watermark": { "timestamp": chrono::Utc::now().timestamp(), "appid": state.appid.as_str() },
+            "watermark": { "timestamp": chrono::Utc::now().timestamp(), "appid": miniprogram_appid(&sandbox) },
         },
     }))
 }
 
 #[handler]
-fn check_session(
+pub(super) fn check_session(
     Query(query): Query<HashMap<String, String>>,
-    state: Data<&Arc<SandboxState>>,
+    sandbox: Data<&Arc<Sandbox>>,
 ) -> Response {
-    if !token_is_valid(&state, query.get("access_token")) {
+    if !token_is_valid(&sandbox, query.get("access_token")) {
         return wechat_error(
             40001,
             "invalid credential, access_token is invalid or not latest",
@@ -273,7 +213,7 @@ fn check_session(
     if query.get("sig_method").map(String::as_str) != Some("hmac_sha256") {
         return wechat_error(87009, "invalid signature method");
     }
-    let simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let simulated = sandbox.miniprogram();
     let current = query
         .get("openid")
         .and_then(|openid| simulated.session_keys.get(openid));
@@ -286,23 +226,27 @@ fn check_session(
 }
 
 #[derive(Deserialize)]
-struct EncryptRequest {
+pub(super) struct EncryptRequest {
     openid: String,
     payload: serde_json::Map<String, Value>,
 }
 
 #[handler]
-fn encrypt(body: poem::Result<Json<EncryptRequest>>, state: Data<&Arc<SandboxState>>) -> Response {
+pub(super) fn encrypt(
+    body: poem::Result<Json<EncryptRequest>>,
+    sandbox: Data<&Arc<Sandbox>>,
+) -> Response {
     let Ok(Json(request)) = body else {
         return problem_response(
             ProblemCode::InvalidRequest,
             "expected {\"openid\": string, \"payload\": object}",
         );
     };
-    let session_key = {
-        let simulated = state.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        simulated.session_keys.get(&request.openid).cloned()
-    };
+    let session_key = sandbox
+        .miniprogram()
+        .session_keys
+        .get(&request.openid)
+        .cloned();
     let Some(session_key) = session_key else {
         return problem_response(
             ProblemCode::NotFound,
@@ -312,7 +256,7 @@ fn encrypt(body: poem::Result<Json<EncryptRequest>>, state: Data<&Arc<SandboxSta
     let mut payload = request.payload;
     payload.insert(
         "watermark".to_owned(),
-        json!({ "appid": state.appid.as_str(), "timestamp": chrono::Utc::now().timestamp() }),
+        json!({ "appid": miniprogram_appid(&sandbox), "timestamp": chrono::Utc::now().timestamp() }),
     );
     let sealed =
         crypto::encrypt_payload(&session_key, Value::Object(payload).to_string().as_bytes());
