@@ -224,14 +224,24 @@ impl Application {
             );
         }
         if settings.events.server_api_keys.is_empty() {
-            // Every server API path, whatever the method or the credentials.
+            // Every server API path, whatever the credentials; a method the path never
+            // answers still gets 405 with `Allow`, as everywhere else.
+            let known = route_table.clone();
             routes = routes.nest(
                 "/api/v1/server",
-                poem::endpoint::make_sync(|_| {
-                    problem_response(
-                        ProblemCode::AppNotConfigured,
-                        "the server API is not configured on this service (SERVER_API_KEYS)",
-                    )
+                poem::endpoint::make_sync(move |request| {
+                    // Nesting strips the prefix; the table knows full paths.
+                    let path = request.original_uri().path();
+                    match known.find(path) {
+                        Some(route) if !route.allows(request.method()) => problem_response(
+                            ProblemCode::MethodNotAllowed,
+                            "this method is not allowed on this path",
+                        ),
+                        _ => problem_response(
+                            ProblemCode::AppNotConfigured,
+                            "the server API is not configured on this service (SERVER_API_KEYS)",
+                        ),
+                    }
                 }),
             );
         }
