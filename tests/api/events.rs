@@ -28,6 +28,10 @@ use crate::helpers::{
     phone_payload, spawn_app_sharing, spawn_app_with, watermark,
 };
 use crate::process::ServiceProcess;
+use crate::{
+    phone::{age_codes, app_with_sms, prove_phone},
+    sms_fakes::FakeSms,
+};
 
 /// `whsec_` + base64 of 32 bytes, as Standard Webhooks secrets look.
 pub const SECRET: &str = "whsec_d2VjaGF0LWF1dGgtd2ViaG9vay10ZXN0LXNlY3JldCE=";
@@ -750,4 +754,114 @@ async fn the_sandbox_page_lists_the_latest_events() {
     let html = page.text().await.unwrap();
     assert!(html.contains("user.created"));
     assert!(html.contains(alice["user"]["id"].as_str().unwrap()));
+}
+
+async fn app_with_sms_and_feed(sms: &FakeSms) -> TestApp {
+    app_with_sms(sms, &[("SERVER_API_KEYS", SERVER_KEYS)]).await
+}
+
+/// The feed's events about `user_id`, once a later event (bob's sign-in, made after
+/// everything of `user_id`) shows the feed has caught up with them.
+async fn events_of(app: &TestApp, user_id: &str) -> Vec<Value> {
+    let bob = app.login_ok("bob").await;
+    wait_until("the feed lists bob's sign-in", async || {
+        feed(app, 500)
+            .await
+            .iter()
+            .any(|event| subject(event) == bob.user_id)
+    })
+    .await;
+    feed(app, 500)
+        .await
+        .into_iter()
+        .filter(|event| subject(event) == user_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_phone_bound_by_sms_code_is_one_user_updated_event_naming_the_phone_number() {
+    let sms = FakeSms::webhook().await;
+    let app = app_with_sms_and_feed(&sms).await;
+    let alice = app.login_ok("alice").await;
+    prove_phone(&app, &sms, &alice.token, "+8613800138000").await;
+    // The same number proven again changes nothing, so it says nothing.
+    age_codes(&app, 61).await;
+    prove_phone(&app, &sms, &alice.token, "13800138000").await;
+
+    let events = events_of(&app, &alice.user_id).await;
+    assert_eq!(types(&events), ["user.created", "user.updated"]);
+    let data = &events[1]["data"];
+    assert_eq!(data["changed"], json!(["phone_number"]));
+    assert_eq!(data["user"]["phone_number"], "+8613800138000");
+}
+
+#[tokio::test]
+async fn a_join_by_phone_is_a_user_joined_event_keeping_the_phones_holder() {
+    let sms = FakeSms::webhook().await;
+    let app = app_with_sms_and_feed(&sms).await;
+    let alice = app.login_ok("alice").await;
+    prove_phone(&app, &sms, &alice.token, "+8613800138000").await;
+    // The same person on the Official Account, as a separate user, proves the same number.
+    let page = web_login(&app, "official_account", "alice2").await;
+    let page_user = page["user"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(page_user, alice.user_id);
+    age_codes(&app, 61).await;
+    prove_phone(
+        &app,
+        &sms,
+        page["access_token"].as_str().unwrap(),
+        "13800138000",
+    )
+    .await;
+
+    let events = events_of(&app, &alice.user_id).await;
+    assert_eq!(
+        types(&events),
+        ["user.created", "user.updated", "user.joined"]
+    );
+    let data = &events[2]["data"];
+    assert_eq!(data["reason"], "phone");
+    assert_eq!(data["removed_user_id"], page_user.as_str());
+    assert_eq!(data["user"]["phone_number"], "+8613800138000");
+    assert_eq!(data["user"]["identities"].as_array().unwrap().len(), 2);
+    // The joined-away id answers the kept user in the server API.
+    let found: Value = server_get(&app, &format!("/api/v1/server/users/{page_user}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["user"]["id"], alice.user_id.as_str());
+}
+
+#[tokio::test]
+async fn deleting_an_account_is_a_user_deleted_event_and_its_earlier_events_keep_only_the_id() {
+    let sms = FakeSms::webhook().await;
+    let app = app_with_sms_and_feed(&sms).await;
+    let alice = app.login_ok("alice").await;
+    prove_phone(&app, &sms, &alice.token, "+8613800138000").await;
+    let deleted = app
+        .http
+        .delete(app.url("/api/v1/me"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+
+    let events = events_of(&app, &alice.user_id).await;
+    assert_eq!(
+        types(&events),
+        ["user.created", "user.updated", "user.deleted"]
+    );
+    for event in &events {
+        assert_eq!(event["data"], json!({ "user_id": alice.user_id }));
+    }
+    let text = Value::Array(events).to_string();
+    assert!(!text.contains(&alice.openid) && !text.contains("13800138000"));
+    assert_problem(
+        server_get(&app, &format!("/api/v1/server/users/{}", alice.user_id)).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
