@@ -44,6 +44,7 @@ pub struct Settings {
     pub rate_limit_per_min: Option<u32>,
     /// Peers whose `X-Forwarded-For` is believed (the load balancers in front of us).
     pub trusted_proxies: Vec<IpNet>,
+    pub events: EventSettings,
     pub sms: SmsSettings,
     pub http: HttpSettings,
 }
@@ -253,6 +254,27 @@ impl std::fmt::Debug for SessionKeyEncryption {
         f.write_str("SessionKeyEncryption([redacted])")
     }
 }
+
+/// Events and the server API (contract v1.4).
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// `None`: events are only kept for the feed.
+    pub webhook: Option<crate::events::delivery::WebhookTarget>,
+    /// How long the feed keeps events (`EVENT_RETENTION_SECS`).
+    pub retention: Duration,
+    /// `SERVER_API_KEYS`; empty: the server API answers 404 `app_not_configured`.
+    pub server_api_keys: Vec<ServerApiKey>,
+}
+
+/// One of the team's backends: its name (for logs) and its key.
+#[derive(Debug, Clone)]
+pub struct ServerApiKey {
+    pub name: String,
+    pub key: Secret,
+}
+
+/// The shortest server API key: guessing one must be hopeless.
+const MIN_SERVER_KEY_CHARS: usize = 32;
 
 /// One line naming the setting at fault; never its value, which may be a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -467,6 +489,7 @@ impl Source<'_> {
                     net
                 })
                 .collect(),
+            events: self.events(),
             sms: self.sms(sandbox),
             max_body_bytes: usize::try_from(self.u64_in(
                 "MAX_BODY_BYTES",
@@ -486,6 +509,65 @@ impl Source<'_> {
             idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", 60),
             max_connections: usize::try_from(self.u64_in("MAX_CONNECTIONS", 20_000, 1..=1_000_000))
                 .unwrap_or(usize::MAX),
+        }
+    }
+
+    fn events(&self) -> EventSettings {
+        let retry_base =
+            Duration::from_millis(self.u64_in("WEBHOOK_RETRY_BASE_MS", 1000, 1..=600_000));
+        let url = self.get("WEBHOOK_URL").and_then(|raw| {
+            let parsed = Url::parse(raw)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"));
+            if parsed.is_none() {
+                self.fail("WEBHOOK_URL", "must be an http(s) URL");
+            }
+            parsed
+        });
+        let secret = self.get("WEBHOOK_SECRET").and_then(|raw| {
+            self.recorded(
+                crate::events::WebhookSecret::parse(raw)
+                    .map_err(|reason| ConfigError::new("WEBHOOK_SECRET", reason)),
+            )
+        });
+        if url.is_some() && secret.is_none() && self.get("WEBHOOK_SECRET").is_none() {
+            self.fail("WEBHOOK_SECRET", "is required with WEBHOOK_URL");
+        }
+        let mut server_api_keys: Vec<ServerApiKey> = Vec::new();
+        for entry in self.list("SERVER_API_KEYS") {
+            // The key is never echoed: only the entry's name, or its position.
+            let Some((name, key)) = entry.split_once(':') else {
+                self.fail(
+                    "SERVER_API_KEYS",
+                    format!("entry {} is not name:key", server_api_keys.len() + 1),
+                );
+                continue;
+            };
+            let (name, key) = (name.trim(), key.trim());
+            if name.is_empty() || key.chars().count() < MIN_SERVER_KEY_CHARS {
+                self.fail(
+                    "SERVER_API_KEYS",
+                    format!(
+                        "entry {name:?} needs a name and a key of at least {MIN_SERVER_KEY_CHARS} characters"
+                    ),
+                );
+                continue;
+            }
+            server_api_keys.push(ServerApiKey {
+                name: name.to_owned(),
+                key: Secret::new(key),
+            });
+        }
+        EventSettings {
+            webhook: url
+                .zip(secret)
+                .map(|(url, secret)| crate::events::delivery::WebhookTarget {
+                    url,
+                    secret,
+                    retry_base,
+                }),
+            retention: self.secs("EVENT_RETENTION_SECS", 604_800),
+            server_api_keys,
         }
     }
 
@@ -1391,6 +1473,58 @@ mod tests {
         assert!(settings.apps.official_account.is_some() && settings.apps.website.is_some());
         assert!(settings.web.public_base_url.is_none());
         assert!(settings.web.open_base.is_none());
+    }
+
+    #[test]
+    fn event_settings_default_to_the_contract_and_name_their_problems() {
+        let settings = Settings::from_values(&values(&production())).unwrap();
+        assert!(settings.events.webhook.is_none());
+        assert!(settings.events.server_api_keys.is_empty());
+        assert_eq!(settings.events.retention, Duration::from_secs(604_800));
+
+        let key = "k3y-0123456789abcdef0123456789abcdef";
+        let mut pairs = production();
+        pairs.extend([
+            ("WEBHOOK_URL", "https://hooks.example.test/wechat-auth"),
+            ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("SERVER_API_KEYS", "orders:k3y-0123456789abcdef0123456789abcdef, pc : k3y-0123456789abcdef0123456789abcdeF"),
+        ]);
+        let settings = Settings::from_values(&values(&pairs)).unwrap();
+        let webhook = settings.events.webhook.unwrap();
+        assert_eq!(webhook.retry_base, Duration::from_secs(1));
+        assert_eq!(settings.events.server_api_keys.len(), 2);
+        assert_eq!(settings.events.server_api_keys[1].name, "pc");
+        assert_eq!(settings.events.server_api_keys[0].key.expose(), key);
+
+        let mut pairs = production();
+        pairs.extend([
+            ("WEBHOOK_URL", "https://hooks.example.test/"),
+            ("SERVER_API_KEYS", "orders:tiny-key-123,nocolon"),
+            ("WEBHOOK_RETRY_BASE_MS", "0"),
+        ]);
+        let errors = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(
+            errors.variables(),
+            [
+                "WEBHOOK_RETRY_BASE_MS",
+                "WEBHOOK_SECRET",
+                "SERVER_API_KEYS",
+                "SERVER_API_KEYS"
+            ]
+        );
+        let text = errors.to_string();
+        assert!(
+            !text.contains("tiny-key-123"),
+            "keys are never echoed: {text}"
+        );
+
+        let mut pairs = production();
+        pairs.extend([
+            ("WEBHOOK_URL", "ftp://hooks.example.test/"),
+            ("WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ]);
+        let errors = Settings::from_values(&values(&pairs)).unwrap_err();
+        assert_eq!(errors.variables(), ["WEBHOOK_URL", "WEBHOOK_SECRET"]);
     }
 
     #[test]

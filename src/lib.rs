@@ -12,6 +12,8 @@ pub mod config;
 pub mod crypto;
 /// Newtypes parsed at the edge: codes, ids, session keys, encrypted payloads.
 pub mod domain;
+/// Events about users: what they say, webhook signing and delivery, the sandbox page.
+pub mod events;
 /// Prometheus metrics.
 pub mod metrics;
 /// The HTTP server: connection deadlines and the connection cap.

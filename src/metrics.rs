@@ -59,3 +59,15 @@ pub fn db_pool(size: u32, idle: usize, max: u32) {
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("db_pool_max_connections").set(f64::from(max));
 }
+
+/// One webhook delivery attempt: `delivered`, `rejected` (a non-2xx answer), `timeout` or
+/// `unreachable`.
+pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
+    metrics::counter!("webhook_deliveries_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("webhook_delivery_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Webhook deliveries this instance has in flight.
+pub fn webhook_in_flight(count: usize) {
+    metrics::gauge!("webhook_deliveries_in_flight").set(count as f64);
+}

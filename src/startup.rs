@@ -17,7 +17,7 @@ use crate::{
     domain::App,
     service::{
         Accounts, AppClients, LoginService, PhoneService, PrincipalCache, ProfileService,
-        QrLoginOptions, QrLogins, Sessions, WebLogin, WebSignIn,
+        QrLoginOptions, QrLogins, ServerUsers, Sessions, WebLogin, WebSignIn,
     },
     sms::{self, SandboxSms, SmsSender},
     store::{Store, StoreError},
@@ -62,7 +62,15 @@ impl Application {
 
         let encryption = &settings.sessions.session_key_encryption;
         let sealer = Arc::new(Sealer::new(&encryption.current, &encryption.retired));
-        let store = Store::connect(settings.database_url.expose(), sealer).await?;
+        let store = Store::connect(settings.database_url.expose(), sealer)
+            .await?
+            .with_miniprogram_appid(
+                settings
+                    .apps
+                    .miniprogram
+                    .as_ref()
+                    .map(|app| app.appid.clone()),
+            );
         // In the sandbox everything WeChat-facing points back at this listener.
         let own_base = {
             let host = if address.ip().is_unspecified() {
@@ -106,6 +114,11 @@ impl Application {
             website: client_for(apps.website.as_ref())?,
         };
         spawn_purges(store.clone(), settings.sessions.login_replay_window);
+        let events = &settings.events;
+        spawn_event_purge(store.clone(), events.retention, events.webhook.is_some());
+        if let Some(target) = &events.webhook {
+            crate::events::delivery::spawn(store.clone(), target.clone())?;
+        }
         let principals = Arc::new(PrincipalCache::new(settings.sessions.principal_cache_ttl));
         let sessions = Sessions::new(
             store.clone(),
@@ -114,6 +127,7 @@ impl Application {
             principals.clone(),
         );
         let accounts = Accounts::new(store.clone(), principals.clone());
+        let server_users = ServerUsers::new(store.clone(), principals.clone());
         let (sms_sender, sandbox_sms) = sms_provider(&settings.sms.provider)?;
         let phones = sms_sender.map(|sender| {
             PhoneService::new(
@@ -183,7 +197,9 @@ impl Application {
                 .as_ref()
                 .map(|file| (file.name.clone(), file.contents.clone())),
             qr_logins,
-            store,
+            store: store.clone(),
+            server_users,
+            server_keys: events.server_api_keys.clone(),
             accounts,
             phones,
         });
@@ -205,28 +221,53 @@ impl Application {
         if settings.wechat.sandbox {
             routes = routes.nest(
                 "/sandbox",
-                sandbox_qr::add_routes(
-                    sms::sandbox_routes::add_routes(
-                        sandbox::routes(sandbox::SandboxSettings {
-                            apps: App::ALL
-                                .into_iter()
-                                .filter_map(|app| {
-                                    apps.get(app).map(|credentials| sandbox::SandboxApp {
-                                        app,
-                                        appid: credentials.appid.clone(),
-                                        secret: credentials.secret.clone(),
+                crate::events::sandbox::add_routes(
+                    sandbox_qr::add_routes(
+                        sms::sandbox_routes::add_routes(
+                            sandbox::routes(sandbox::SandboxSettings {
+                                apps: App::ALL
+                                    .into_iter()
+                                    .filter_map(|app| {
+                                        apps.get(app).map(|credentials| sandbox::SandboxApp {
+                                            app,
+                                            appid: credentials.appid.clone(),
+                                            secret: credentials.secret.clone(),
+                                        })
                                     })
-                                })
-                                .collect(),
-                            public_base_url: public_base_url
-                                .as_str()
-                                .trim_end_matches('/')
-                                .to_owned(),
-                        }),
-                        sandbox_sms,
+                                    .collect(),
+                                public_base_url: public_base_url
+                                    .as_str()
+                                    .trim_end_matches('/')
+                                    .to_owned(),
+                            }),
+                            sandbox_sms,
+                        ),
+                        public_base_url.as_str(),
                     ),
-                    public_base_url.as_str(),
+                    store.clone(),
                 ),
+            );
+        }
+        if settings.events.server_api_keys.is_empty() {
+            // Every server API path, whatever the credentials; a method the path never
+            // answers still gets 405 with `Allow`, as everywhere else.
+            let known = route_table.clone();
+            routes = routes.nest(
+                "/api/v1/server",
+                poem::endpoint::make_sync(move |request| {
+                    // Nesting strips the prefix; the table knows full paths.
+                    let path = request.original_uri().path();
+                    match known.find(path) {
+                        Some(route) if !route.allows(request.method()) => problem_response(
+                            ProblemCode::MethodNotAllowed,
+                            "this method is not allowed on this path",
+                        ),
+                        _ => problem_response(
+                            ProblemCode::AppNotConfigured,
+                            "the server API is not configured on this service (SERVER_API_KEYS)",
+                        ),
+                    }
+                }),
             );
         }
         let max_body_bytes = settings.max_body_bytes;
@@ -307,6 +348,22 @@ fn spawn_purges(store: Store, window: Option<Duration>) {
             }
             if let Err(error) = store.purge_qr_logins().await {
                 tracing::warn!(%error, "purging finished computer sign-ins failed");
+            }
+        }
+    });
+}
+
+/// Events past `EVENT_RETENTION_SECS` leave the feed; with webhooks configured an
+/// undelivered one stays until it is delivered.
+fn spawn_event_purge(store: Store, retention: Duration, webhooks: bool) {
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            match store.purge_events(retention, webhooks).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged events past their retention"),
+                Err(error) => tracing::warn!(%error, "purging old events failed"),
             }
         }
     });

@@ -19,6 +19,8 @@ pub struct Model {
     pub avatar_url: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Set while the team's backend has disabled the user: no login path lets them in.
+    pub disabled_at: Option<DateTimeUtc>,
     #[sea_orm(has_many)]
     pub wechat_identities: HasMany<super::wechat_identity::Entity>,
     #[sea_orm(has_many)]

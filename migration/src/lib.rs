@@ -9,6 +9,7 @@ mod m20261122_000004_seal_secrets;
 mod m20261201_000005_web_sign_in;
 mod m20261201_000006_phone_and_sessions;
 mod m20261201_000007_qr_logins;
+mod m20261201_000008_events;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_web_sign_in::Migration),
             Box::new(m20261201_000006_phone_and_sessions::Migration),
             Box::new(m20261201_000007_qr_logins::Migration),
+            Box::new(m20261201_000008_events::Migration),
         ]
     }
 }

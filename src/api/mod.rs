@@ -12,6 +12,7 @@ mod qr_login;
 pub mod rate_limit;
 pub mod routes;
 mod security;
+pub mod server;
 mod web;
 mod wechat;
 
@@ -20,8 +21,12 @@ use poem_openapi::{Enum, Object, OpenApiService, Tags};
 pub use json_string::JsonString;
 
 use crate::{
+    config::ServerApiKey,
     domain::{App, AppId},
-    service::{Accounts, LoginService, PhoneService, ProfileService, QrLogins, Sessions, WebLogin},
+    service::{
+        Accounts, LoginService, PhoneService, ProfileService, QrLogins, ServerUsers, Sessions,
+        WebLogin,
+    },
     store::{Store, UserRecord},
 };
 
@@ -41,6 +46,10 @@ pub struct AppContext {
     /// `None` when the mini program is not configured.
     pub qr_logins: Option<QrLogins>,
     pub store: Store,
+    /// The server API: lookups, disabling, the events feed.
+    pub server_users: ServerUsers,
+    /// `SERVER_API_KEYS`.
+    pub server_keys: Vec<ServerApiKey>,
     pub accounts: Accounts,
     /// `None` when no SMS provider is configured.
     pub phones: Option<PhoneService>,
@@ -99,6 +108,8 @@ enum ApiTags {
     Keys,
     /// Probes for orchestrators
     Health,
+    /// For the team's own backends (a `SERVER_API_KEYS` key): users, and the events feed
+    Server,
 }
 
 /// A user as clients see it.
@@ -162,6 +173,7 @@ pub type Api = (
     qr_login::QrLoginApi,
     keys::KeysApi,
     health::HealthApi,
+    server::ServerApi,
 );
 
 /// The OpenAPI service; the document it describes is the published contract.
@@ -176,6 +188,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             qr_login::QrLoginApi,
             keys::KeysApi,
             health::HealthApi,
+            server::ServerApi,
         ),
         "wechat-auth",
         env!("CARGO_PKG_VERSION"),

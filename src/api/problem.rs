@@ -33,6 +33,7 @@ pub enum ProblemCode {
     SnapshotUser,
     AppNotConfigured,
     MiniprogramRequired,
+    UserDisabled,
     VerificationFailed,
     PhoneInUse,
     SmsFailed,
@@ -48,7 +49,7 @@ impl ProblemCode {
             | Self::InvalidState
             | Self::InvalidReturnUrl => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
-            Self::UserBlocked | Self::SnapshotUser => StatusCode::FORBIDDEN,
+            Self::UserBlocked | Self::SnapshotUser | Self::UserDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::AppNotConfigured => StatusCode::NOT_FOUND,
             Self::MiniprogramRequired | Self::PhoneInUse | Self::QrLoginClosed => {
                 StatusCode::CONFLICT
@@ -94,6 +95,7 @@ impl ProblemCode {
             Self::SnapshotUser => "snapshot_user",
             Self::AppNotConfigured => "app_not_configured",
             Self::MiniprogramRequired => "miniprogram_required",
+            Self::UserDisabled => "user_disabled",
             Self::VerificationFailed => "verification_failed",
             Self::PhoneInUse => "phone_in_use",
             Self::SmsFailed => "sms_failed",
@@ -132,7 +134,8 @@ pub enum ApiError {
     /// Missing, malformed, expired or forged bearer token, or an unusable refresh token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// WeChat flagged the user as high-risk, or a snapshot page's virtual user.
+    /// WeChat flagged the user as high-risk, a snapshot page's virtual user, or a user the
+    /// team's backend disabled.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// Unknown path, or the app this operation needs is not configured.
@@ -328,6 +331,13 @@ impl From<ServiceError> for ApiError {
                 ProblemCode::MiniprogramRequired,
                 "this needs the caller to have signed in with the mini program",
             ),
+            ServiceError::UserDisabled => Self::new(
+                ProblemCode::UserDisabled,
+                "this user is disabled; no login path lets them in until they are enabled",
+            ),
+            ServiceError::NotFound(what) => {
+                Self::new(ProblemCode::NotFound, format!("no such {what}"))
+            }
             ServiceError::SmsNotConfigured => Self::new(
                 ProblemCode::AppNotConfigured,
                 "phone verification is not configured on this service (SMS_PROVIDER)",
@@ -354,7 +364,6 @@ impl From<ServiceError> for ApiError {
                 ProblemCode::SmsFailed,
                 "the verification code could not be sent; retry later",
             ),
-            ServiceError::NotFound => Self::new(ProblemCode::NotFound, "no such resource"),
             ServiceError::QrLoginNotFound => Self::new(
                 ProblemCode::NotFound,
                 "no such sign-in, or the secret does not match",

@@ -55,6 +55,13 @@ impl RouteEntry {
         &self.allow
     }
 
+    /// Whether `method` is one this route answers.
+    pub fn allows(&self, method: &Method) -> bool {
+        self.allow
+            .split(", ")
+            .any(|allowed| allowed == method.as_str())
+    }
+
     fn matches(&self, path: &str) -> bool {
         let mut parts = split(path);
         for expected in &self.segments {

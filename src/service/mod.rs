@@ -7,6 +7,7 @@ mod phone;
 mod principal_cache;
 mod profile;
 mod qr_login;
+mod server_users;
 mod sessions;
 mod web_login;
 
@@ -16,6 +17,7 @@ pub use phone::{PhoneService, VerificationSent};
 pub use principal_cache::PrincipalCache;
 pub use profile::{PhoneNumber, ProfileService, SignedRawData, UserInfo};
 pub use qr_login::{QrLoginOptions, QrLoginPoll, QrLogins, RequestedBy, StartedQrLogin};
+pub use server_users::{MAX_FEED_PAGE, ServerUsers, UserQuery};
 pub use sessions::{Authenticated, LoginOutcome, SessionView, Sessions};
 pub use web_login::{Authorization, CallbackOutcome, STATE_TTL, WebLogin, WebSignIn};
 
@@ -53,6 +55,10 @@ pub enum ServiceError {
     SnapshotUser,
     #[error("this needs a mini-program identity, and the caller has none")]
     MiniprogramRequired,
+    #[error("the user is disabled")]
+    UserDisabled,
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error("phone verification is not configured (SMS_PROVIDER)")]
     SmsNotConfigured,
     #[error("too many verification codes; retry after {retry_after_secs} s")]
@@ -63,8 +69,6 @@ pub enum ServiceError {
     PhoneInUse,
     #[error("the SMS provider did not send the code")]
     SmsFailed,
-    #[error("no such resource")]
-    NotFound,
     #[error("no such computer sign-in (or not this computer's)")]
     QrLoginNotFound,
     #[error("the computer sign-in is closed: {0}")]
@@ -97,12 +101,13 @@ impl ServiceError {
             Self::InvalidReturnUrl => "invalid_return_url",
             Self::SnapshotUser => "snapshot_user",
             Self::MiniprogramRequired => "miniprogram_required",
+            Self::UserDisabled => "user_disabled",
+            Self::NotFound(_) => "not_found",
             Self::SmsNotConfigured => "app_not_configured",
             Self::RateLimited { .. } => "rate_limited",
             Self::VerificationFailed => "verification_failed",
             Self::PhoneInUse => "phone_in_use",
             Self::SmsFailed => "sms_failed",
-            Self::NotFound => "not_found",
             Self::QrLoginNotFound => "not_found",
             Self::QrLoginClosed(_) => "qr_login_closed",
             Self::Store(_) | Self::Token(_) => "internal",

@@ -90,6 +90,8 @@ mod tests {
             phone_number: None,
             nickname: None,
             avatar_url: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            disabled: false,
         }
     }
 

@@ -84,6 +84,9 @@ impl Sessions {
         new_user: bool,
     ) -> Result<LoginOutcome, ServiceError> {
         let user = self.current_user(user).await?;
+        if user.disabled {
+            return Err(ServiceError::UserDisabled);
+        }
         let (session_id, refresh_token) = self
             .store
             .start_session(user.id, app, self.refresh_ttl)
@@ -113,6 +116,10 @@ impl Sessions {
                 refresh_token,
             } => {
                 let user = self.current_user(user_id).await?;
+                // A session that a disable raced past ends here at the latest.
+                if user.disabled {
+                    return Err(ServiceError::UserDisabled);
+                }
                 let access_token = self.tokens.issue(user_id, session_id)?;
                 Ok(LoginOutcome {
                     access_token,
@@ -127,6 +134,7 @@ impl Sessions {
                 Err(ServiceError::InvalidGrant)
             }
             RefreshOutcome::Invalid => Err(ServiceError::InvalidGrant),
+            RefreshOutcome::UserDisabled => Err(ServiceError::UserDisabled),
         }
     }
 
@@ -211,9 +219,9 @@ impl Sessions {
         let id = raw_id
             .parse::<uuid::Uuid>()
             .map(SessionId::from)
-            .map_err(|_| ServiceError::NotFound)?;
+            .map_err(|_| ServiceError::NotFound("session"))?;
         if !self.store.revoke_user_session(caller.user_id, id).await? {
-            return Err(ServiceError::NotFound);
+            return Err(ServiceError::NotFound("session"));
         }
         self.principals.forget_session(id);
         tracing::info!(user_id = %caller.user_id, "session ended by its owner");

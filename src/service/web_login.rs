@@ -184,6 +184,14 @@ impl WebLogin {
             Err(_) => Err(ServiceError::WeChat(wechat::WeChatError::InvalidCode)),
         };
         let identified = match identified {
+            Ok(identified) => match self.sessions.current_user(identified.user_id).await {
+                Ok(user) if user.disabled => Err(ServiceError::UserDisabled),
+                Ok(_) => Ok(identified),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        let identified = match identified {
             Ok(identified) => identified,
             Err(error @ ServiceError::Store(_)) => return Err(error),
             Err(error) => {

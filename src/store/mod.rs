@@ -3,6 +3,8 @@
 
 mod access_tokens;
 mod deletion;
+mod directory;
+pub mod events;
 mod login_codes;
 mod migrate;
 mod phones;
@@ -18,10 +20,15 @@ use sea_orm::{
     SqlErr,
 };
 
-use crate::crypto::{SealError, Sealer};
+use crate::{
+    crypto::{SealError, Sealer},
+    domain::AppId,
+};
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 pub use access_tokens::StoredAccessToken;
+pub use directory::{Lookup, Toggled};
+pub use events::{LeasedEvent, UserChange};
 pub use login_codes::CodeClaim;
 pub use migrate::{migrate_down, migrate_up, migration_status};
 pub use phones::{PhoneBinding, RESEND_INTERVAL, SendPermit};
@@ -58,6 +65,10 @@ pub struct Store {
     /// load); queueing for the one connection is cheap and fair.
     writer: DatabaseConnection,
     sealer: Arc<Sealer>,
+    /// The mini program's appid: a user object's `openid` in events is the one there.
+    miniprogram: Option<AppId>,
+    /// Signalled when a commit wrote events (wakes the webhook worker).
+    events_written: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -79,7 +90,13 @@ impl Store {
             (db.clone(), db)
         };
         migrate::up_at_start(url, &writer).await?;
-        let store = Self { db, writer, sealer };
+        let store = Self {
+            db,
+            writer,
+            sealer,
+            miniprogram: None,
+            events_written: Arc::new(tokio::sync::Notify::new()),
+        };
         let resealed = store.reseal_session_keys().await?;
         if resealed > 0 {
             tracing::info!(resealed, "sealed stored session_keys under the current key");
@@ -120,6 +137,12 @@ fn sqlite_options(opts: SqliteConnectOptions) -> SqliteConnectOptions {
 }
 
 impl Store {
+    /// Names the mini program, whose openid a user object in an event carries.
+    pub fn with_miniprogram_appid(mut self, appid: Option<AppId>) -> Self {
+        self.miniprogram = appid;
+        self
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }

@@ -8,15 +8,16 @@ use chrono::{DateTime, Utc};
 use entity::{phone_verification, user, wechat_identity};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, sea_query::Expr,
+    QuerySelect, sea_query::Expr,
 };
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{Store, StoreError, UniqueRow, users::join_users};
+use super::{Store, StoreError, UniqueRow, UserChange, users::join_users};
 use crate::{
     crypto,
     domain::{PhoneNumber, UserId},
+    events::{JoinReason, UserEvent},
 };
 
 /// One code per phone per this long.
@@ -247,29 +248,44 @@ impl Store {
         user: UserId,
         phone: &PhoneNumber,
     ) -> Result<PhoneBinding, StoreError> {
-        let txn = self.writer.begin().await?;
+        let change = UserChange::begin(self).await?;
+        let txn = change.db();
         let holder = user::Entity::find()
             .filter(user::Column::PhoneE164.eq(phone.as_str()))
             .filter(user::Column::Id.ne(user.as_uuid()))
             .order_by(user::Column::CreatedAt, Order::Asc)
             .order_by(user::Column::Id, Order::Asc)
-            .unique(&txn)
+            .unique(txn)
             .await?;
         let Some(holder) = holder else {
-            user::Entity::update_many()
+            // A number the user already has (as proven, or as WeChat gave it) changes
+            // nothing, so it says nothing either.
+            let updated = user::Entity::update_many()
                 .col_expr(user::Column::PhoneNumber, Expr::value(phone.as_str()))
                 .col_expr(user::Column::PhoneE164, Expr::value(phone.as_str()))
                 .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
                 .filter(user::Column::Id.eq(user.as_uuid()))
-                .exec(&txn)
+                .filter(
+                    user::Column::PhoneNumber
+                        .is_null()
+                        .or(user::Column::PhoneNumber.ne(phone.as_str()))
+                        .or(user::Column::PhoneE164.is_null())
+                        .or(user::Column::PhoneE164.ne(phone.as_str())),
+                )
+                .exec(txn)
                 .await?;
-            txn.commit().await?;
+            let events = if updated.rows_affected > 0 {
+                vec![UserEvent::Updated {
+                    user: change.user(user).await?,
+                    changed: vec!["phone_number"],
+                }]
+            } else {
+                Vec::new()
+            };
+            change.commit(events).await?;
             return Ok(PhoneBinding::Bound);
         };
-        let Some(caller) = user::Entity::find_by_id(user.as_uuid())
-            .unique(&txn)
-            .await?
-        else {
+        let Some(caller) = user::Entity::find_by_id(user.as_uuid()).unique(txn).await? else {
             return Err(StoreError::Corrupt("the caller's user is gone".to_owned()));
         };
         let apps = |owner: Uuid| {
@@ -278,15 +294,21 @@ impl Store {
                 .column(wechat_identity::Column::App)
                 .filter(wechat_identity::Column::UserId.eq(owner))
                 .into_tuple::<String>()
-                .all(&txn)
+                .all(txn)
         };
         let (caller_apps, holder_apps) = (apps(caller.id).await?, apps(holder.id).await?);
         if caller_apps.iter().any(|app| holder_apps.contains(app)) {
-            txn.rollback().await?;
+            change.rollback().await?;
             return Ok(PhoneBinding::InUse);
         }
-        let (kept, removed) = join_users(&txn, holder, caller, None).await?;
-        txn.commit().await?;
+        // The phone's holder is kept: the number proved them first.
+        let (kept, removed) = join_users(&change, holder, caller, None).await?;
+        let event = UserEvent::Joined {
+            kept: change.user(kept).await?,
+            removed_user_id: removed,
+            reason: JoinReason::Phone,
+        };
+        change.commit(vec![event]).await?;
         Ok(PhoneBinding::Joined { kept, removed })
     }
 

@@ -44,6 +44,8 @@ pub enum RefreshOutcome {
     Reused(SessionId),
     /// Unknown, expired, or its session is revoked.
     Invalid,
+    /// The session's user is disabled (which ended the session).
+    UserDisabled,
 }
 
 /// A new random refresh token and the hash that is stored for it.
@@ -101,6 +103,8 @@ impl Store {
             .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id.as_uuid()))
             .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id.as_uuid()))
             .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+            // Disabling ends the sessions too; this also covers a login that raced it.
+            .and_where(Expr::col((user::Entity, user::Column::DisabledAt)).is_null())
             .to_owned();
         self.query_user(&query).await
     }
@@ -133,6 +137,9 @@ impl Store {
         let session_id = SessionId::from(session.id);
         let now = Utc::now();
         if session.revoked_at.is_some() || session.refresh_expires_at <= now {
+            if self.is_disabled(session.user_id.into()).await? {
+                return Ok(RefreshOutcome::UserDisabled);
+            }
             return Ok(RefreshOutcome::Invalid);
         }
         // Retiring the presented token first makes its primary key the arbiter: of two

@@ -6,21 +6,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    login_code, phone_verification, session, user, web_flow,
+    event, login_code, phone_verification, session, user, user_alias, web_flow,
     wechat_identity::{self, StoredSessionKey},
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait, Order, QueryFilter,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, Order, QueryFilter, QuerySelect,
     sea_query::{Expr, Query, SelectStatement},
 };
 use uuid::Uuid;
 
-use super::{Store, StoreError, UniqueRow, is_unique_violation};
+use super::{Store, StoreError, UniqueRow, UserChange, is_unique_violation};
 use crate::{
     crypto::Sealed,
     domain::{App, AppId, OpenId, PhoneNumber, SessionKey, UnionId, UserId},
+    events::{JoinReason, UserEvent},
 };
 
 /// How long the replaced session_key is still tried: a mini program that calls `wx.login`
@@ -45,6 +45,9 @@ pub struct UserRecord {
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
     pub identities: Vec<IdentityRecord>,
+    pub created_at: DateTime<Utc>,
+    /// Disabled by the team's backend: no login path lets them in.
+    pub disabled: bool,
 }
 
 impl UserRecord {
@@ -108,138 +111,107 @@ impl Store {
     /// Finds the user an identity belongs to: by the identity itself, else by its unionid
     /// (adding the identity to that user), else a new user. A unionid that arrives for a
     /// user who has none, and that another user already holds, joins the two. Safe under
-    /// any number of concurrent logins of one identity.
+    /// any number of concurrent logins of one identity. Every change it makes to a user
+    /// commits with its event.
     pub async fn resolve_identity(
         &self,
         claim: &IdentityClaim<'_>,
     ) -> Result<Resolved, StoreError> {
-        // A lost race to create the identity means it exists now: the next round finds it.
+        // A lost race (to create the identity, or to give a user the unionid) means the
+        // winner's row exists now: the next round finds it.
         for _ in 0..3 {
             let resolved = match self.identity(claim.appid, claim.openid).await? {
-                Some(identity) => Some(self.update_identity(&identity, claim).await?),
+                Some(identity) => self.update_identity(&identity, claim).await?,
                 None => self.try_create_identity(claim).await?,
             };
             if let Some(resolved) = resolved {
-                if let Some(profile) = claim.profile {
-                    self.save_profile_fields(resolved.user_id, profile).await?;
-                }
                 return Ok(resolved);
             }
         }
         Err(StoreError::Contended)
     }
 
+    /// `None` when a concurrent login gave another user the unionid meanwhile.
     async fn update_identity(
         &self,
         identity: &wechat_identity::Model,
         claim: &IdentityClaim<'_>,
-    ) -> Result<Resolved, StoreError> {
+    ) -> Result<Option<Resolved>, StoreError> {
         if let Some(key) = &claim.session_key {
             self.store_session_key(identity.id, claim, key).await?;
         }
         let user_id = UserId::from(identity.user_id);
         // An identity that already carries this unionid had it attached to its user then.
-        let Some(unionid) = claim
+        let unionid = claim
             .unionid
-            .filter(|unionid| identity.unionid.as_deref() != Some(unionid.as_str()))
-        else {
-            return Ok(Resolved {
+            .filter(|unionid| identity.unionid.as_deref() != Some(unionid.as_str()));
+        if unionid.is_none() && claim.profile.is_none() {
+            return Ok(Some(Resolved {
                 user_id,
                 new_user: false,
                 removed: None,
-            });
-        };
-        wechat_identity::Entity::update_many()
-            .col_expr(
-                wechat_identity::Column::Unionid,
-                Expr::value(unionid.as_str()),
-            )
-            .filter(wechat_identity::Column::Id.eq(identity.id))
-            .exec(&self.writer)
-            .await?;
-        let (user_id, removed) = self.attach_unionid(user_id, unionid).await?;
-        Ok(Resolved {
-            user_id,
-            new_user: false,
-            removed,
-        })
-    }
-
-    /// Gives `user` the unionid unless they already have one. When another user holds it,
-    /// the two are one person: they are joined, and the kept user's id is returned with
-    /// the one that is gone.
-    pub async fn attach_unionid(
-        &self,
-        user: UserId,
-        unionid: &UnionId,
-    ) -> Result<(UserId, Option<UserId>), StoreError> {
-        for _ in 0..3 {
-            let txn = self.writer.begin().await?;
-            let Some(current) = user::Entity::find_by_id(user.as_uuid())
-                .unique(&txn)
-                .await?
-            else {
-                return Err(StoreError::Corrupt("identity without a user".to_owned()));
-            };
-            if current.unionid.is_some() {
-                // A user keeps the unionid they have: WeChat never changes one.
-                return Ok((user, None));
-            }
-            let holder = user::Entity::find()
-                .filter(user::Column::Unionid.eq(unionid.as_str()))
-                .unique(&txn)
-                .await?;
-            let outcome = match holder {
-                Some(holder) => {
-                    let (keep, remove) = older_first(current, holder);
-                    let (kept, removed) = join_users(&txn, keep, remove, Some(unionid)).await?;
-                    (kept, Some(removed))
-                }
-                None => {
-                    let set = user::Entity::update_many()
-                        .col_expr(user::Column::Unionid, Expr::value(unionid.as_str()))
-                        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
-                        .filter(user::Column::Id.eq(user.as_uuid()))
-                        .filter(user::Column::Unionid.is_null())
-                        .exec(&txn)
-                        .await;
-                    match set {
-                        Ok(_) => (user, None),
-                        // Another login gave a user this unionid meanwhile: join next round.
-                        Err(error) if is_unique_violation(&error) => continue,
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-            };
-            txn.commit().await?;
-            return Ok(outcome);
+            }));
         }
-        Err(StoreError::Contended)
+        let change = UserChange::begin(self).await?;
+        if let Some(unionid) = unionid {
+            wechat_identity::Entity::update_many()
+                .col_expr(
+                    wechat_identity::Column::Unionid,
+                    Expr::value(unionid.as_str()),
+                )
+                .filter(wechat_identity::Column::Id.eq(identity.id))
+                .exec(change.db())
+                .await?;
+        }
+        let Some(changed) =
+            change_user(&change, user_id, unionid, claim.profile, Vec::new()).await?
+        else {
+            return Ok(None);
+        };
+        let resolved = Resolved {
+            user_id: changed.user_id,
+            new_user: false,
+            removed: changed.removed,
+        };
+        change.commit(changed.events).await?;
+        Ok(Some(resolved))
     }
 
-    /// Makes two users one, as a proven shared phone number or unionid says they are.
-    pub async fn join(&self, a: UserId, b: UserId) -> Result<(UserId, UserId), StoreError> {
-        let txn = self.writer.begin().await?;
+    /// Makes two users one, as a proven shared phone number or unionid says they are, with
+    /// the `user.joined` event. Returns (kept, removed).
+    pub async fn join(
+        &self,
+        a: UserId,
+        b: UserId,
+        reason: JoinReason,
+    ) -> Result<(UserId, UserId), StoreError> {
+        let change = UserChange::begin(self).await?;
         let (Some(a), Some(b)) = (
-            user::Entity::find_by_id(a.as_uuid()).unique(&txn).await?,
-            user::Entity::find_by_id(b.as_uuid()).unique(&txn).await?,
+            user::Entity::find_by_id(a.as_uuid())
+                .unique(change.db())
+                .await?,
+            user::Entity::find_by_id(b.as_uuid())
+                .unique(change.db())
+                .await?,
         ) else {
             return Err(StoreError::Corrupt(
                 "a user to join does not exist".to_owned(),
             ));
         };
         let (keep, remove) = older_first(a, b);
-        let joined = join_users(&txn, keep, remove, None).await?;
-        txn.commit().await?;
-        Ok(joined)
+        let (kept, removed) = join_users(&change, keep, remove, None).await?;
+        let event = UserEvent::Joined {
+            kept: change.user(kept).await?,
+            removed_user_id: removed,
+            reason,
+        };
+        change.commit(vec![event]).await?;
+        Ok((kept, removed))
     }
 
     /// The user with their identities, or `None` when there is no such user.
     pub async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-        let query = user_view()
-            .and_where(Expr::col((user::Entity, user::Column::Id)).eq(id.as_uuid()))
-            .to_owned();
-        self.query_user(&query).await
+        user_in(&self.db, id).await
     }
 
     /// Runs a [`user_view`] query that matches one user.
@@ -247,43 +219,7 @@ impl Store {
         &self,
         query: &SelectStatement,
     ) -> Result<Option<UserRecord>, StoreError> {
-        // query_all steps the statement to completion, so on SQLite the connection's read
-        // transaction ends with it instead of lingering until the cached statement is next
-        // reset. One row per identity of the one user.
-        let rows = self.db.query_all(query).await?;
-        let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
-        let mut rows = rows.into_iter();
-        let Some(first) = rows.next() else {
-            return Ok(None);
-        };
-        let mut user = UserRecord {
-            id: first.try_get::<Uuid>("", "id")?.into(),
-            unionid: first
-                .try_get::<Option<String>>("", "unionid")?
-                .as_deref()
-                .map(UnionId::parse)
-                .transpose()
-                .map_err(|_| corrupt("unionid"))?,
-            phone_number: first.try_get("", "phone_number")?,
-            nickname: first.try_get("", "nickname")?,
-            avatar_url: first.try_get("", "avatar_url")?,
-            identities: Vec::new(),
-        };
-        for row in std::iter::once(first).chain(rows) {
-            let (Some(app), Some(appid), Some(openid)) = (
-                row.try_get::<Option<String>>("", "identity_app")?,
-                row.try_get::<Option<String>>("", "identity_appid")?,
-                row.try_get::<Option<String>>("", "identity_openid")?,
-            ) else {
-                continue;
-            };
-            user.identities.push(IdentityRecord {
-                app: App::parse(&app).map_err(|_| corrupt("app"))?,
-                appid: AppId::parse(&appid).map_err(|_| corrupt("appid"))?,
-                openid: OpenId::parse(&openid).map_err(|_| corrupt("openid"))?,
-            });
-        }
-        Ok(Some(user))
+        query_user_on(&self.db, query).await
     }
 
     pub async fn session_keys(
@@ -323,14 +259,16 @@ impl Store {
     }
 
     /// Saves the phone number as WeChat gave it, with its E.164 form (`None` when WeChat's
-    /// country code and number do not make one) that phone joins compare.
+    /// country code and number do not make one) that phone joins compare; a number the
+    /// user already has changes nothing.
     pub async fn save_phone_number(
         &self,
         id: UserId,
         phone_number: &str,
         e164: Option<&PhoneNumber>,
     ) -> Result<(), StoreError> {
-        user::Entity::update_many()
+        let change = UserChange::begin(self).await?;
+        let updated = user::Entity::update_many()
             .col_expr(user::Column::PhoneNumber, Expr::value(phone_number))
             .col_expr(
                 user::Column::PhoneE164,
@@ -338,9 +276,22 @@ impl Store {
             )
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(id.as_uuid()))
-            .exec(&self.writer)
+            .filter(
+                user::Column::PhoneNumber
+                    .is_null()
+                    .or(user::Column::PhoneNumber.ne(phone_number)),
+            )
+            .exec(change.db())
             .await?;
-        Ok(())
+        let events = if updated.rows_affected > 0 {
+            vec![UserEvent::Updated {
+                user: change.user(id).await?,
+                changed: vec!["phone_number"],
+            }]
+        } else {
+            Vec::new()
+        };
+        change.commit(events).await
     }
 
     /// Saves the given profile fields; a unionid may join this user with another. Returns
@@ -350,32 +301,25 @@ impl Store {
         id: UserId,
         profile: &ProfileUpdate,
     ) -> Result<(UserId, Option<UserId>), StoreError> {
-        self.save_profile_fields(id, profile).await?;
-        match &profile.unionid {
-            Some(unionid) => self.attach_unionid(id, unionid).await,
-            None => Ok((id, None)),
+        // A lost race to give a user the unionid: the next round joins with the winner.
+        for _ in 0..3 {
+            let change = UserChange::begin(self).await?;
+            let Some(changed) = change_user(
+                &change,
+                id,
+                profile.unionid.as_ref(),
+                Some(profile),
+                Vec::new(),
+            )
+            .await?
+            else {
+                continue;
+            };
+            let outcome = (changed.user_id, changed.removed);
+            change.commit(changed.events).await?;
+            return Ok(outcome);
         }
-    }
-
-    async fn save_profile_fields(
-        &self,
-        id: UserId,
-        profile: &ProfileUpdate,
-    ) -> Result<(), StoreError> {
-        if profile.nickname.is_none() && profile.avatar_url.is_none() {
-            return Ok(());
-        }
-        let mut update = user::Entity::update_many()
-            .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(user::Column::Id.eq(id.as_uuid()));
-        if let Some(nickname) = &profile.nickname {
-            update = update.col_expr(user::Column::Nickname, Expr::value(nickname.as_str()));
-        }
-        if let Some(avatar_url) = &profile.avatar_url {
-            update = update.col_expr(user::Column::AvatarUrl, Expr::value(avatar_url.as_str()));
-        }
-        update.exec(&self.writer).await?;
-        Ok(())
+        Err(StoreError::Contended)
     }
 
     /// Seals session_keys stored in plaintext (before sealing existed) or under a retired
@@ -575,7 +519,8 @@ impl Store {
     }
 
     /// Creates the identity (and, unless its unionid already names one, the user) in one
-    /// transaction. `None` when a concurrent login created the identity first.
+    /// change: `user.created` for a new user, `user.updated` (`identities`) for one that
+    /// gained it. `None` when a concurrent login created the identity first.
     async fn try_create_identity(
         &self,
         claim: &IdentityClaim<'_>,
@@ -587,10 +532,10 @@ impl Store {
                 exchanged.exchanged_us,
             )
         });
-        let txn = self.writer.begin().await?;
+        let change = UserChange::begin(self).await?;
         let (user_id, new_user) = match claim.unionid {
-            Some(unionid) => user_for_unionid(&txn, unionid, now).await?,
-            None => (insert_user(&txn, None, now).await?, true),
+            Some(unionid) => user_for_unionid(&change, unionid, now).await?,
+            None => (insert_user(&change, None, now).await?, true),
         };
         let identity_id = Uuid::now_v7();
         wechat_identity::Entity::insert(wechat_identity::ActiveModel {
@@ -616,20 +561,34 @@ impl Store {
             wechat_identity::Column::Appid,
             wechat_identity::Column::Openid,
         ])
-        .exec_without_returning(&txn)
+        .exec_without_returning(change.db())
         .await?;
         // Read back rather than trust the affected-row count, which MySQL (FOUND_ROWS)
         // reports as 1 for a conflicting `ON DUPLICATE KEY UPDATE`.
         let winner = wechat_identity::Entity::find()
             .filter(wechat_identity::Column::Appid.eq(claim.appid.as_str()))
             .filter(wechat_identity::Column::Openid.eq(claim.openid.as_str()))
-            .unique(&txn)
+            .unique(change.db())
             .await?;
         if winner.is_none_or(|w| w.id != identity_id) {
-            txn.rollback().await?;
+            change.rollback().await?;
             return Ok(None);
         }
-        txn.commit().await?;
+        let mut changed = if new_user {
+            Vec::new()
+        } else {
+            vec!["identities"]
+        };
+        if let Some(profile) = claim.profile {
+            changed.extend(apply_profile(&change, user_id, profile).await?);
+        }
+        let user = change.user(user_id).await?;
+        let event = if new_user {
+            UserEvent::Created(user)
+        } else {
+            UserEvent::Updated { user, changed }
+        };
+        change.commit(vec![event]).await?;
         Ok(Some(Resolved {
             user_id,
             new_user,
@@ -649,6 +608,8 @@ pub(super) fn user_view() -> SelectStatement {
             (user::Entity, user::Column::PhoneNumber),
             (user::Entity, user::Column::Nickname),
             (user::Entity, user::Column::AvatarUrl),
+            (user::Entity, user::Column::CreatedAt),
+            (user::Entity, user::Column::DisabledAt),
         ])
         .expr_as(
             Expr::col((wechat_identity::Entity, wechat_identity::Column::App)),
@@ -679,6 +640,183 @@ pub(super) fn user_view() -> SelectStatement {
         .to_owned()
 }
 
+/// The user with their identities as `db` sees them (inside a change: as the change left
+/// them), or `None`.
+pub(super) async fn user_in(
+    db: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<Option<UserRecord>, StoreError> {
+    let query = user_view()
+        .and_where(Expr::col((user::Entity, user::Column::Id)).eq(id.as_uuid()))
+        .to_owned();
+    query_user_on(db, &query).await
+}
+
+async fn query_user_on(
+    db: &impl ConnectionTrait,
+    query: &SelectStatement,
+) -> Result<Option<UserRecord>, StoreError> {
+    // query_all steps the statement to completion, so on SQLite the connection's read
+    // transaction ends with it instead of lingering until the cached statement is next
+    // reset. One row per identity of the one user.
+    let rows = db.query_all(query).await?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let mut user = UserRecord {
+        id: first.try_get::<Uuid>("", "id")?.into(),
+        unionid: first
+            .try_get::<Option<String>>("", "unionid")?
+            .as_deref()
+            .map(UnionId::parse)
+            .transpose()
+            .map_err(|_| corrupt("unionid"))?,
+        phone_number: first.try_get("", "phone_number")?,
+        nickname: first.try_get("", "nickname")?,
+        avatar_url: first.try_get("", "avatar_url")?,
+        identities: Vec::new(),
+        created_at: first.try_get("", "created_at")?,
+        disabled: first
+            .try_get::<Option<DateTime<Utc>>>("", "disabled_at")?
+            .is_some(),
+    };
+    for row in std::iter::once(first).chain(rows) {
+        let (Some(app), Some(appid), Some(openid)) = (
+            row.try_get::<Option<String>>("", "identity_app")?,
+            row.try_get::<Option<String>>("", "identity_appid")?,
+            row.try_get::<Option<String>>("", "identity_openid")?,
+        ) else {
+            continue;
+        };
+        user.identities.push(IdentityRecord {
+            app: App::parse(&app).map_err(|_| corrupt("app"))?,
+            appid: AppId::parse(&appid).map_err(|_| corrupt("appid"))?,
+            openid: OpenId::parse(&openid).map_err(|_| corrupt("openid"))?,
+        });
+    }
+    Ok(Some(user))
+}
+
+/// What [`change_user`] did: the user the change ended on, the id a join removed, and the
+/// events that describe it.
+struct Changed {
+    user_id: UserId,
+    removed: Option<UserId>,
+    events: Vec<UserEvent>,
+}
+
+/// Saves a profile and a unionid on `user` inside `change`: `user.joined` when the unionid
+/// belongs to another user (the join's event tells the whole story), else `user.updated`
+/// naming what changed (with `changed`, fields changed earlier in the same change), else
+/// nothing. `None` when a concurrent change gave another user the unionid: the statement
+/// failed, so the change must be dropped and tried again.
+async fn change_user(
+    change: &UserChange,
+    user: UserId,
+    unionid: Option<&UnionId>,
+    profile: Option<&ProfileUpdate>,
+    mut changed: Vec<&'static str>,
+) -> Result<Option<Changed>, StoreError> {
+    if let Some(profile) = profile {
+        changed.extend(apply_profile(change, user, profile).await?);
+    }
+    let mut removed = None;
+    let mut kept = user;
+    if let Some(unionid) = unionid {
+        let Some(current) = user::Entity::find_by_id(user.as_uuid())
+            .unique(change.db())
+            .await?
+        else {
+            return Err(StoreError::Corrupt("identity without a user".to_owned()));
+        };
+        // A user keeps the unionid they have: WeChat never changes one.
+        if current.unionid.is_none() {
+            let holder = user::Entity::find()
+                .filter(user::Column::Unionid.eq(unionid.as_str()))
+                .unique(change.db())
+                .await?;
+            match holder {
+                Some(holder) => {
+                    let (keep, remove) = older_first(current, holder);
+                    let (k, r) = join_users(change, keep, remove, Some(unionid)).await?;
+                    (kept, removed) = (k, Some(r));
+                }
+                None => {
+                    let set = user::Entity::update_many()
+                        .col_expr(user::Column::Unionid, Expr::value(unionid.as_str()))
+                        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+                        .filter(user::Column::Id.eq(user.as_uuid()))
+                        .filter(user::Column::Unionid.is_null())
+                        .exec(change.db())
+                        .await;
+                    match set {
+                        Ok(_) => changed.push("unionid"),
+                        Err(error) if is_unique_violation(&error) => return Ok(None),
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+        }
+    }
+    let events = match removed {
+        Some(removed_user_id) => vec![UserEvent::Joined {
+            kept: change.user(kept).await?,
+            removed_user_id,
+            reason: JoinReason::Unionid,
+        }],
+        None if changed.is_empty() => Vec::new(),
+        None => vec![UserEvent::Updated {
+            user: change.user(kept).await?,
+            changed,
+        }],
+    };
+    Ok(Some(Changed {
+        user_id: kept,
+        removed,
+        events,
+    }))
+}
+
+/// Saves the profile fields that differ from the stored ones; returns their names.
+async fn apply_profile(
+    change: &UserChange,
+    id: UserId,
+    profile: &ProfileUpdate,
+) -> Result<Vec<&'static str>, StoreError> {
+    let Some(current) = user::Entity::find_by_id(id.as_uuid())
+        .unique(change.db())
+        .await?
+    else {
+        return Err(StoreError::Corrupt("a changed user vanished".to_owned()));
+    };
+    let nickname = profile
+        .nickname
+        .as_ref()
+        .filter(|new| current.nickname.as_ref() != Some(*new));
+    let avatar_url = profile
+        .avatar_url
+        .as_ref()
+        .filter(|new| current.avatar_url.as_ref() != Some(*new));
+    let mut changed = Vec::new();
+    let mut update = user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(user::Column::Id.eq(id.as_uuid()));
+    if let Some(nickname) = nickname {
+        update = update.col_expr(user::Column::Nickname, Expr::value(nickname.as_str()));
+        changed.push("nickname");
+    }
+    if let Some(avatar_url) = avatar_url {
+        update = update.col_expr(user::Column::AvatarUrl, Expr::value(avatar_url.as_str()));
+        changed.push("avatar_url");
+    }
+    if !changed.is_empty() {
+        update.exec(change.db()).await?;
+    }
+    Ok(changed)
+}
+
 /// Of two users a unionid shows are one person, the one created first is kept.
 fn older_first(a: user::Model, b: user::Model) -> (user::Model, user::Model) {
     if (a.created_at, a.id) <= (b.created_at, b.id) {
@@ -689,16 +827,19 @@ fn older_first(a: user::Model, b: user::Model) -> (user::Model, user::Model) {
 }
 
 /// The one way two users become one, whatever showed they are one person (a unionid, a
-/// proven phone number), inside `txn`: `remove`'s identities, sessions, pending sign-ins
-/// and phone verifications move to `keep`, and so do its phone number and profile where
-/// `keep` has none; then `remove` is deleted. `unionid`, when given, ends up on the kept
-/// user. The caller picks which user is kept. Returns (kept, removed).
+/// proven phone number), inside `change`: `remove`'s identities, sessions, pending
+/// sign-ins, phone verifications and undelivered events move to `keep`, and so do its
+/// phone number and profile where `keep` has none; the removed id is remembered as an
+/// alias of the kept one; then `remove` is deleted. `unionid`, when given, ends up on the
+/// kept user. The caller picks which user is kept and commits the `user.joined` event.
+/// Returns (kept, removed).
 pub(super) async fn join_users(
-    txn: &DatabaseTransaction,
+    change: &UserChange,
     keep: user::Model,
     remove: user::Model,
     unionid: Option<&UnionId>,
 ) -> Result<(UserId, UserId), StoreError> {
+    let txn = change.db();
     wechat_identity::Entity::update_many()
         .col_expr(wechat_identity::Column::UserId, Expr::value(keep.id))
         .filter(wechat_identity::Column::UserId.eq(remove.id))
@@ -724,6 +865,27 @@ pub(super) async fn join_users(
         .filter(phone_verification::Column::UserId.eq(remove.id))
         .exec(txn)
         .await?;
+    // The removed user's undelivered events join the kept user's queue: they are older
+    // than the join's event, so they still go out before it.
+    event::Entity::update_many()
+        .col_expr(event::Column::UserId, Expr::value(keep.id))
+        .filter(event::Column::UserId.eq(remove.id))
+        .filter(event::Column::DeliveredAt.is_null())
+        .exec(txn)
+        .await?;
+    // Ids that earlier joins folded into the removed user now answer the kept one.
+    user_alias::Entity::update_many()
+        .col_expr(user_alias::Column::KeptId, Expr::value(keep.id))
+        .filter(user_alias::Column::KeptId.eq(remove.id))
+        .exec(txn)
+        .await?;
+    user_alias::Entity::insert(user_alias::ActiveModel {
+        removed_id: Set(remove.id),
+        kept_id: Set(keep.id),
+        created_at: Set(Utc::now()),
+    })
+    .exec_without_returning(txn)
+    .await?;
     // Deleted before the kept user takes its unionid: the column is unique.
     user::Entity::delete_by_id(remove.id).exec(txn).await?;
     let unionid = keep
@@ -768,27 +930,29 @@ fn new_user_row(id: UserId, unionid: Option<&UnionId>, now: DateTime<Utc>) -> us
         avatar_url: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        disabled_at: Set(None),
     }
 }
 
 async fn insert_user(
-    db: &impl ConnectionTrait,
+    change: &UserChange,
     unionid: Option<&UnionId>,
     now: DateTime<Utc>,
 ) -> Result<UserId, StoreError> {
     let id = UserId::generate();
     user::Entity::insert(new_user_row(id, unionid, now))
-        .exec_without_returning(db)
+        .exec_without_returning(change.db())
         .await?;
     Ok(id)
 }
 
 /// The user a unionid already belongs to, or a new one holding it.
 async fn user_for_unionid(
-    db: &impl ConnectionTrait,
+    change: &UserChange,
     unionid: &UnionId,
     now: DateTime<Utc>,
 ) -> Result<(UserId, bool), StoreError> {
+    let db = change.db();
     let existing = || async {
         user::Entity::find()
             .filter(user::Column::Unionid.eq(unionid.as_str()))

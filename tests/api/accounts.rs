@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, assert_problem, dump_database, execute_sql, spawn_app},
+    helpers::{TestApp, assert_problem, dump_database, dump_tables, execute_sql, spawn_app},
     phone::{app_with_sms, prove_phone},
     sms_fakes::FakeSms,
 };
@@ -200,6 +200,21 @@ async fn deleting_the_account_leaves_nothing_of_the_person_in_any_table() {
         assert!(!dump.contains(trace.as_str()), "{trace} is still stored");
     }
     assert!(dump.contains(&bob.user_id) && dump.contains(&bob.openid));
+    // The events table is the one place the deleted user's id stays: `user.deleted` is the
+    // notification of the deletion and carries only that id, and the person's earlier
+    // events are redacted to `{"user_id"}` (kept so undelivered ones are still delivered
+    // in order). Nothing else of the person remains there.
+    let events = dump_tables(&app.database_url(), &["events"]).await;
+    assert!(events.contains(&format!(r#"{{"user_id":"{}"}}"#, alice.user_id)));
+    for trace in [&alice.openid, &"+8613800138000".to_owned()]
+        .into_iter()
+        .chain(&session_ids)
+    {
+        assert!(
+            !events.contains(trace.as_str()),
+            "{trace} is still in events"
+        );
+    }
 
     assert_problem(app.me(&alice.token).await, 401, "unauthorized").await;
     assert_problem(refresh(&app, &laptop_refresh).await, 401, "invalid_grant").await;

@@ -775,21 +775,31 @@ impl Drop for TestDatabase {
 /// Every text and UUID value in every table, as one string: what a copy of the database
 /// reveals.
 pub async fn dump_database(url: &str) -> String {
+    dump_tables(
+        url,
+        &[
+            "users",
+            "wechat_identities",
+            "sessions",
+            "retired_refresh_tokens",
+            "login_codes",
+            "wechat_access_tokens",
+            "web_flows",
+            "phone_verifications",
+            "user_aliases",
+            "qr_logins",
+        ],
+    )
+    .await
+}
+
+/// Every text and uuid value stored in the given tables, one a line.
+pub async fn dump_tables(url: &str, tables: &[&str]) -> String {
     use sea_orm::{ConnectionTrait, Statement};
     let db = sea_orm::Database::connect(url).await.unwrap();
     let backend = db.get_database_backend();
     let mut dump = String::new();
-    for table in [
-        "users",
-        "wechat_identities",
-        "sessions",
-        "retired_refresh_tokens",
-        "login_codes",
-        "wechat_access_tokens",
-        "web_flows",
-        "phone_verifications",
-        "qr_logins",
-    ] {
+    for table in tables {
         let rows = db
             .query_all_raw(Statement::from_string(
                 backend,

@@ -56,7 +56,7 @@ pub async fn prove_phone(app: &TestApp, sms: &FakeSms, token: &str, phone: &str)
 }
 
 /// Moves every stored code's send time `secs` into the past, as waiting would.
-async fn age_codes(app: &TestApp, secs: i64) {
+pub async fn age_codes(app: &TestApp, secs: i64) {
     let url = app.database_url();
     let then = chrono::Utc::now() - chrono::Duration::seconds(secs);
     let literal = if url.starts_with("sqlite") {

@@ -91,7 +91,7 @@ impl ServiceProcess {
         request.send().await.unwrap()
     }
 
-    async fn login(&self, code: &str) -> Value {
+    pub(crate) async fn login(&self, code: &str) -> Value {
         let response = self
             .post("/api/v1/auth/login", &json!({ "code": code }), None)
             .await;
