@@ -177,38 +177,6 @@ impl Store {
         Ok(Some(resolved))
     }
 
-    /// Makes two users one, as a proven shared phone number or unionid says they are, with
-    /// the `user.joined` event. Returns (kept, removed).
-    pub async fn join(
-        &self,
-        a: UserId,
-        b: UserId,
-        reason: JoinReason,
-    ) -> Result<(UserId, UserId), StoreError> {
-        let change = UserChange::begin(self).await?;
-        let (Some(a), Some(b)) = (
-            user::Entity::find_by_id(a.as_uuid())
-                .unique(change.db())
-                .await?,
-            user::Entity::find_by_id(b.as_uuid())
-                .unique(change.db())
-                .await?,
-        ) else {
-            return Err(StoreError::Corrupt(
-                "a user to join does not exist".to_owned(),
-            ));
-        };
-        let (keep, remove) = older_first(a, b);
-        let (kept, removed) = join_users(&change, keep, remove, None).await?;
-        let event = UserEvent::Joined {
-            kept: change.user(kept).await?,
-            removed_user_id: removed,
-            reason,
-        };
-        change.commit(vec![event]).await?;
-        Ok((kept, removed))
-    }
-
     /// The user with their identities, or `None` when there is no such user.
     pub async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         user_in(&self.db, id).await
